@@ -1,0 +1,60 @@
+//! What every request handler shares: validated settings and the long-lived clients.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::oauth::OAuthClient;
+use crate::proxy::{ProxyError, Upstream};
+use crate::session::{CookieCodec, Sealer};
+
+/// How long a login may take from `/oauth2/start` to the callback.
+pub const LOGIN_TTL: Duration = Duration::from_secs(600);
+
+pub struct App {
+    pub config: Config,
+    pub codec: CookieCodec,
+    pub oauth: OAuthClient,
+    pub upstream: Upstream,
+    pub metrics: Metrics,
+    /// States already used at the callback: a replayed callback is refused even if the
+    /// attacker also kept the CSRF cookie. Entries outlive the login window.
+    pub used_states: moka::future::Cache<String, ()>,
+    draining: AtomicBool,
+}
+
+impl App {
+    pub fn new(config: Config) -> Result<Arc<Self>, ProxyError> {
+        let codec = CookieCodec::new(
+            config.cookie.name.clone(),
+            Sealer::new(config.cookie.keys.clone()),
+            config.cookie.secure,
+            config.cookie.same_site,
+            config.cookie.expire,
+        );
+        let upstream = Upstream::new(&config.upstream, config.upstream_timeout)?;
+        Ok(Arc::new(Self {
+            oauth: OAuthClient::new(&config),
+            codec,
+            upstream,
+            metrics: Metrics::new(),
+            used_states: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(LOGIN_TTL + Duration::from_secs(60))
+                .build(),
+            draining: AtomicBool::new(false),
+            config,
+        }))
+    }
+
+    /// From now on `/ready` fails so load balancers stop sending new traffic.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

@@ -1,0 +1,177 @@
+//! Typed, validated settings.
+//!
+//! The user's TOML (plus environment overrides) is read into [`raw::RawConfig`], then
+//! [`validate`] turns it into a [`Config`] or into *every* problem it found, each named by
+//! its key. Nothing downstream re-checks a value: if a `Config` exists, it is usable.
+
+mod load;
+pub mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::access::{EmailPolicy, RedirectPolicy, SkipRoutes};
+
+pub use load::{load, load_from_str};
+
+/// Rocketpunch's production endpoints, the defaults for `[provider]`.
+pub const DEFAULT_AUTHORIZE_URL: &str = "https://www.rocketpunch.com/oauth/authorize";
+pub const DEFAULT_TOKEN_URL: &str = "https://www.rocketpunch.com/oauth/token";
+pub const DEFAULT_PROFILE_URL: &str = "https://openapi.rocketpunch.com/api/v1/profiles/me";
+
+/// A validated configuration: the only way to get one is [`load`] or [`load_from_str`].
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub upstream: Url,
+    /// How long to wait for the upstream's response headers before answering 504.
+    pub upstream_timeout: Duration,
+    pub public_url: Url,
+    pub shutdown_delay: Duration,
+    pub shutdown_timeout: Duration,
+    pub log_format: LogFormat,
+    pub provider: ProviderSettings,
+    pub cookie: CookieSettings,
+    pub session: SessionSettings,
+    pub access: AccessSettings,
+    pub headers: HeaderSettings,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// `public_url` + `/oauth2/callback`: what Rocketpunch must have registered.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}/oauth2/callback",
+            self.public_url.as_str().trim_end_matches('/')
+        )
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub profile_url: Url,
+    pub scopes: Vec<String>,
+    /// Bound on every call to Rocketpunch; a slow provider must not hold a login forever.
+    pub timeout: Duration,
+    pub claims: ClaimPointers,
+}
+
+/// RFC 6901 JSON pointers into the profile response, already checked to be well formed.
+#[derive(Debug, Clone)]
+pub struct ClaimPointers {
+    pub user: String,
+    pub email: String,
+    pub preferred_username: String,
+}
+
+#[derive(Debug)]
+pub struct CookieSettings {
+    pub name: String,
+    /// Sealing keys: the first encrypts, all decrypt (rotation without logging anyone out).
+    pub keys: Vec<cookie::Key>,
+    pub secure: bool,
+    pub same_site: cookie::SameSite,
+    /// Max-Age of the session cookie and the absolute lifetime of a session.
+    pub expire: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStoreKind {
+    Cookie,
+}
+
+#[derive(Debug)]
+pub struct SessionSettings {
+    pub store: SessionStoreKind,
+    pub refresh_before: Duration,
+}
+
+#[derive(Debug)]
+pub struct AccessSettings {
+    pub emails: EmailPolicy,
+    pub skip_routes: SkipRoutes,
+    pub redirects: RedirectPolicy,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderSettings {
+    pub pass_access_token: bool,
+    pub pass_authorization_header: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Slowloris guard: a client must finish sending request headers within this.
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// A secret string that never prints itself.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// One problem in the configuration, named by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+/// Why a configuration was refused: every problem found, not just the first.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Read(String),
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<ConfigProblem>),
+}
+
+impl ConfigError {
+    /// The problems, one per key, for tests and `check-config`.
+    pub fn problems(&self) -> Vec<ConfigProblem> {
+        match self {
+            ConfigError::Read(message) => vec![ConfigProblem {
+                key: "(file)".into(),
+                message: message.clone(),
+            }],
+            ConfigError::Invalid(problems) => problems.clone(),
+        }
+    }
+}

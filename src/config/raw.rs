@@ -1,0 +1,88 @@
+//! The configuration as written by the user, before validation.
+//!
+//! Every field is optional or defaulted here so that *all* problems can be
+//! found in one pass by `validate` instead of stopping at the first missing key.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen: Option<String>,
+    pub upstream: Option<String>,
+    pub upstream_timeout: Option<String>,
+    pub public_url: Option<String>,
+    pub shutdown_delay: Option<String>,
+    pub shutdown_timeout: Option<String>,
+    pub log_format: Option<String>,
+    pub provider: RawProvider,
+    pub cookie: RawCookie,
+    pub session: RawSession,
+    pub access: RawAccess,
+    pub headers: RawHeaders,
+    pub limits: RawLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawProvider {
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub profile_url: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub claims: RawClaims,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawClaims {
+    pub user: Option<String>,
+    pub email: Option<String>,
+    pub preferred_username: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCookie {
+    pub name: Option<String>,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+    pub secrets: Option<Vec<String>>,
+    pub secure: Option<bool>,
+    pub same_site: Option<String>,
+    pub expire: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSession {
+    pub store: Option<String>,
+    pub refresh_before: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAccess {
+    pub allowed_emails: Vec<String>,
+    pub allowed_email_domains: Vec<String>,
+    pub skip_auth_routes: Vec<String>,
+    pub redirect_domains: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawHeaders {
+    pub pass_access_token: Option<bool>,
+    pub pass_authorization_header: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLimits {
+    pub header_read_timeout: Option<String>,
+    pub max_connections: Option<usize>,
+}

@@ -1,0 +1,434 @@
+//! Turning a [`RawConfig`] into a [`Config`], collecting every problem by key.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use url::Url;
+
+use super::raw::RawConfig;
+use super::*;
+use crate::access::{DomainRule, EmailPolicy, RedirectPolicy, SkipRoute, SkipRoutes};
+
+/// Collects problems so that one run of `check-config` shows all of them.
+#[derive(Default)]
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, key: &str, message: impl Into<String>) {
+        self.0.push(ConfigProblem {
+            key: key.to_string(),
+            message: message.into(),
+        });
+    }
+
+    /// Records `result`'s error under `key` and returns its value, if any.
+    fn take<T, E: std::fmt::Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.add(key, e.to_string())).ok()
+    }
+}
+
+pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+    let mut p = Problems::default();
+
+    let listen = p.take(
+        "listen",
+        raw.listen
+            .as_deref()
+            .unwrap_or("0.0.0.0:4180")
+            .parse::<SocketAddr>()
+            .map_err(|_| "must be an address with a port, like \"0.0.0.0:4180\""),
+    );
+    let upstream = required(&mut p, "upstream", raw.upstream.as_deref())
+        .and_then(|v| p.take("upstream", http_url(v)));
+    let public_url = required(&mut p, "public_url", raw.public_url.as_deref())
+        .and_then(|v| p.take("public_url", http_url(v)));
+    if let Some(url) = &public_url {
+        if url.path() != "/" || url.query().is_some() {
+            p.add(
+                "public_url",
+                "must be scheme and host only (rocketgate owns /oauth2 at the root)",
+            );
+        }
+    }
+    let upstream_timeout = duration(&mut p, "upstream_timeout", &raw.upstream_timeout, "30s");
+    let shutdown_delay = duration(&mut p, "shutdown_delay", &raw.shutdown_delay, "5s");
+    let shutdown_timeout = duration(&mut p, "shutdown_timeout", &raw.shutdown_timeout, "30s");
+    let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+        "text" => Some(LogFormat::Text),
+        "json" => Some(LogFormat::Json),
+        other => {
+            p.add(
+                "log_format",
+                format!("must be \"text\" or \"json\", got {other:?}"),
+            );
+            None
+        }
+    };
+
+    let provider = provider(&mut p, raw.provider);
+    let cookie = cookie(&mut p, raw.cookie, public_url.as_ref());
+
+    let store = match raw.session.store.as_deref().unwrap_or("cookie") {
+        "cookie" => Some(SessionStoreKind::Cookie),
+        "redis" => {
+            p.add(
+                "session.store",
+                "\"redis\" is not available in this version yet; use \"cookie\"",
+            );
+            None
+        }
+        other => {
+            p.add(
+                "session.store",
+                format!("must be \"cookie\" or \"redis\", got {other:?}"),
+            );
+            None
+        }
+    };
+    let refresh_before = duration(&mut p, "session.refresh_before", &raw.session.refresh_before, "5m");
+
+    let emails = p.take(
+        "access.allowed_emails",
+        EmailPolicy::new(
+            raw.access.allowed_emails,
+            raw.access.allowed_email_domains,
+        ),
+    );
+    let mut routes = Vec::new();
+    for (i, route) in raw.access.skip_auth_routes.iter().enumerate() {
+        if let Some(r) = p.take(
+            &format!("access.skip_auth_routes[{i}]"),
+            route.parse::<SkipRoute>(),
+        ) {
+            routes.push(r);
+        }
+    }
+    let mut rules = Vec::new();
+    for (i, rule) in raw.access.redirect_domains.iter().enumerate() {
+        if let Some(r) = p.take(
+            &format!("access.redirect_domains[{i}]"),
+            rule.parse::<DomainRule>(),
+        ) {
+            rules.push(r);
+        }
+    }
+
+    let header_read_timeout = duration(
+        &mut p,
+        "limits.header_read_timeout",
+        &raw.limits.header_read_timeout,
+        "10s",
+    );
+    let max_connections = raw.limits.max_connections.unwrap_or(10_000);
+    if max_connections == 0 {
+        p.add("limits.max_connections", "must be at least 1");
+    }
+
+    if !p.0.is_empty() {
+        return Err(ConfigError::Invalid(p.0));
+    }
+    // Every `None` above added a problem, so this is only a formality.
+    let (
+        Some(listen),
+        Some(upstream),
+        Some(public_url),
+        Some(upstream_timeout),
+        Some(shutdown_delay),
+        Some(shutdown_timeout),
+        Some(log_format),
+        Some(provider),
+        Some(cookie),
+        Some(store),
+        Some(refresh_before),
+        Some(emails),
+        Some(header_read_timeout),
+    ) = (
+        listen,
+        upstream,
+        public_url,
+        upstream_timeout,
+        shutdown_delay,
+        shutdown_timeout,
+        log_format,
+        provider,
+        cookie,
+        store,
+        refresh_before,
+        emails,
+        header_read_timeout,
+    )
+    else {
+        return Err(ConfigError::Invalid(vec![ConfigProblem {
+            key: "(config)".into(),
+            message: "incomplete configuration".into(),
+        }]));
+    };
+    let redirects = RedirectPolicy::new(&public_url, rules);
+    Ok(Config {
+        listen,
+        upstream,
+        upstream_timeout,
+        public_url,
+        shutdown_delay,
+        shutdown_timeout,
+        log_format,
+        provider,
+        cookie,
+        session: SessionSettings {
+            store,
+            refresh_before,
+        },
+        access: AccessSettings {
+            emails,
+            skip_routes: SkipRoutes::new(routes),
+            redirects,
+        },
+        headers: HeaderSettings {
+            pass_access_token: raw.headers.pass_access_token.unwrap_or(false),
+            pass_authorization_header: raw.headers.pass_authorization_header.unwrap_or(false),
+        },
+        limits: Limits {
+            header_read_timeout,
+            max_connections,
+        },
+    })
+}
+
+fn required<'a>(p: &mut Problems, key: &str, value: Option<&'a str>) -> Option<&'a str> {
+    match value.map(str::trim) {
+        Some(v) if !v.is_empty() => Some(v),
+        _ => {
+            p.add(key, "is required");
+            None
+        }
+    }
+}
+
+fn http_url(value: &str) -> Result<Url, String> {
+    let url = Url::parse(value).map_err(|e| format!("must be an http:// or https:// URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "must be an http:// or https:// URL, got scheme {:?}",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    Ok(url)
+}
+
+fn duration(
+    p: &mut Problems,
+    key: &str,
+    value: &Option<String>,
+    default: &str,
+) -> Option<Duration> {
+    let text = value.as_deref().unwrap_or(default);
+    p.take(
+        key,
+        humantime::parse_duration(text.trim())
+            .map_err(|e| format!("must be a duration like \"30s\" or \"5m\" ({e}), got {text:?}")),
+    )
+}
+
+fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings> {
+    let client_id = required(p, "provider.client_id", raw.client_id.as_deref()).map(str::to_owned);
+    let client_secret = match (raw.client_secret, raw.client_secret_file) {
+        (Some(_), Some(_)) => {
+            p.add(
+                "provider.client_secret",
+                "set either client_secret or client_secret_file, not both",
+            );
+            None
+        }
+        (Some(s), None) if !s.trim().is_empty() => Some(Secret::new(s.trim().to_owned())),
+        (None, Some(path)) => p
+            .take("provider.client_secret_file", read_secret_file(&path))
+            .map(Secret::new),
+        _ => {
+            p.add(
+                "provider.client_secret",
+                "is required (or provider.client_secret_file, or RP_CLIENT_SECRET)",
+            );
+            None
+        }
+    };
+    let mut url = |key: &str, value: Option<String>, default: &str| {
+        let text = value.unwrap_or_else(|| default.to_owned());
+        p.take(key, http_url(&text))
+    };
+    let authorize_url = url(
+        "provider.authorize_url",
+        raw.authorize_url,
+        DEFAULT_AUTHORIZE_URL,
+    );
+    let token_url = url("provider.token_url", raw.token_url, DEFAULT_TOKEN_URL);
+    let profile_url = url("provider.profile_url", raw.profile_url, DEFAULT_PROFILE_URL);
+    let scopes = raw
+        .scopes
+        .unwrap_or_else(|| vec!["profile:read".into(), "profile:email".into()]);
+    if scopes
+        .iter()
+        .any(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\'))
+    {
+        p.add(
+            "provider.scopes",
+            "each scope must be a non-empty word without spaces, quotes or backslashes",
+        );
+    }
+    let timeout = duration(p, "provider.timeout", &raw.timeout, "10s");
+    let mut pointer = |key: &str, value: Option<String>, default: &str| {
+        let text = value.unwrap_or_else(|| default.to_owned());
+        if text.starts_with('/') {
+            Some(text)
+        } else {
+            p.add(
+                key,
+                format!("must be a JSON pointer starting with '/', like \"/id\", got {text:?}"),
+            );
+            None
+        }
+    };
+    let claims = ClaimPointers {
+        user: pointer("provider.claims.user", raw.claims.user, "/id")?,
+        email: pointer("provider.claims.email", raw.claims.email, "/email")?,
+        preferred_username: pointer(
+            "provider.claims.preferred_username",
+            raw.claims.preferred_username,
+            "/username",
+        )?,
+    };
+    Some(ProviderSettings {
+        client_id: client_id?,
+        client_secret: client_secret?,
+        authorize_url: authorize_url?,
+        token_url: token_url?,
+        profile_url: profile_url?,
+        scopes,
+        timeout: timeout?,
+        claims,
+    })
+}
+
+fn cookie(
+    p: &mut Problems,
+    raw: raw::RawCookie,
+    public_url: Option<&Url>,
+) -> Option<CookieSettings> {
+    let name = raw.name.unwrap_or_else(|| "_rocketgate".to_owned());
+    let name_ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if !name_ok {
+        p.add(
+            "cookie.name",
+            format!("must be letters, digits, '_', '-' or '.', got {name:?}"),
+        );
+    }
+
+    let mut encoded: Vec<(String, String)> = Vec::new();
+    match (raw.secret, raw.secret_file) {
+        (Some(_), Some(_)) => p.add(
+            "cookie.secret",
+            "set either secret or secret_file, not both",
+        ),
+        (Some(s), None) => encoded.push(("cookie.secret".into(), s)),
+        (None, Some(path)) => {
+            if let Some(s) = p.take("cookie.secret_file", read_secret_file(&path)) {
+                encoded.push(("cookie.secret_file".into(), s));
+            }
+        }
+        (None, None) => {}
+    }
+    for (i, s) in raw.secrets.unwrap_or_default().into_iter().enumerate() {
+        encoded.push((format!("cookie.secrets[{i}]"), s));
+    }
+    if encoded.is_empty() {
+        p.add(
+            "cookie.secret",
+            "is required: 32 random bytes in base64 (run `rocketgate generate-secret`)",
+        );
+    }
+    let keys: Vec<cookie::Key> = encoded
+        .iter()
+        .filter_map(|(key, value)| p.take(key, cookie_key(value)))
+        .collect();
+
+    let secure = raw
+        .secure
+        .unwrap_or_else(|| public_url.is_none_or(|u| u.scheme() == "https"));
+    let same_site = match raw
+        .same_site
+        .as_deref()
+        .unwrap_or("lax")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "lax" => Some(cookie::SameSite::Lax),
+        "strict" => Some(cookie::SameSite::Strict),
+        "none" => {
+            if !secure {
+                p.add(
+                    "cookie.same_site",
+                    "\"none\" requires cookie.secure = true (browsers drop such cookies otherwise)",
+                );
+            }
+            Some(cookie::SameSite::None)
+        }
+        other => {
+            p.add(
+                "cookie.same_site",
+                format!("must be \"lax\", \"strict\" or \"none\", got {other:?}"),
+            );
+            None
+        }
+    };
+    let expire = duration(p, "cookie.expire", &raw.expire, "7d");
+    if expire.is_some_and(|d| d < Duration::from_secs(60)) {
+        p.add("cookie.expire", "must be at least one minute");
+    }
+    if !name_ok || keys.len() != encoded.len() || encoded.is_empty() {
+        return None;
+    }
+    Some(CookieSettings {
+        name,
+        keys,
+        secure,
+        same_site: same_site?,
+        expire: expire?,
+    })
+}
+
+/// Decodes a cookie secret. The cookie crate panics on short key material, so the length
+/// is checked here, before it ever sees the bytes.
+fn cookie_key(value: &str) -> Result<cookie::Key, String> {
+    let value = value.trim();
+    let bytes = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ]
+    .iter()
+    .find_map(|engine| engine.decode(value).ok())
+    .ok_or("must be base64 (run `rocketgate generate-secret`)")?;
+    if bytes.len() != 32 {
+        return Err(format!("must decode to 32 bytes, got {}", bytes.len()));
+    }
+    Ok(cookie::Key::derive_from(&bytes))
+}
+
+fn read_secret_file(path: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{path:?} is empty"));
+    }
+    Ok(text.to_owned())
+}

@@ -1,0 +1,276 @@
+//! The `/oauth2/*` endpoints: starting a login, the callback, sign-out, userinfo and the
+//! forward-auth check.
+
+use std::collections::HashMap;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Request, Response, StatusCode};
+use subtle::ConstantTimeEq;
+
+use crate::app::{App, LOGIN_TTL};
+use crate::body::{self, Body};
+use crate::gate::{LoggedUser, authenticate};
+use crate::identity;
+use crate::metrics::LoginOutcome;
+use crate::oauth::{LoginState, csrf_cookie_name, random_token};
+use crate::respond::RequestError;
+use crate::session::{RequestCookies, Session, unix_now};
+
+/// Ways a callback can be refused before Rocketpunch is even asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("callback without a code")]
+    MissingCode,
+    #[error("unknown, expired or replayed state")]
+    InvalidState,
+    #[error("the user did not grant access")]
+    Denied { retry: String },
+}
+
+/// The CSRF cookie is only ever needed at the callback.
+const CALLBACK_PATH: &str = "/oauth2/callback";
+
+/// Browsers navigating get redirects and pages; scripts and API clients get JSON.
+pub fn wants_html(headers: &HeaderMap) -> bool {
+    let xhr = headers
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+    !xhr && headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")))
+}
+
+fn query(req: &Request<impl Sized>) -> HashMap<String, String> {
+    let mut map = HashMap::new();
+    for (k, v) in form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()) {
+        map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+    }
+    map
+}
+
+/// A redirect that is never cached.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut response = Response::new(body::empty());
+    *response.status_mut() = StatusCode::FOUND;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// Adds `Set-Cookie` headers to a response.
+pub fn with_cookies(mut response: Response<Body>, cookies: Vec<String>) -> Response<Body> {
+    for c in cookies {
+        if let Ok(v) = HeaderValue::from_str(&c) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+/// Sends the browser to Rocketpunch, remembering `rd` (already validated) in a CSRF cookie
+/// of this login's own, so parallel logins in several tabs all complete.
+pub fn begin_login(app: &App, rd: &str) -> Response<Body> {
+    let state = random_token();
+    let name = csrf_cookie_name(app.codec.name(), &state);
+    let login = LoginState {
+        state: state.clone(),
+        rd: rd.to_owned(),
+        iat: unix_now(),
+    };
+    let json = serde_json::to_string(&login).unwrap_or_default();
+    let sealed = app.codec.sealer().seal(&name, &json);
+    let cookie = app
+        .codec
+        .set_with_path(&name, &sealed, LOGIN_TTL, CALLBACK_PATH);
+    with_cookies(redirect(&app.oauth.authorize_url(&state)), vec![cookie])
+}
+
+/// `rd` if it is a safe place to send the browser, else the root.
+fn safe_rd(app: &App, rd: Option<&str>) -> String {
+    rd.and_then(|rd| app.config.access.redirects.check(rd))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+pub fn start(app: &App, req: &Request<impl Sized>) -> Response<Body> {
+    let q = query(req);
+    begin_login(app, &safe_rd(app, q.get("rd").map(String::as_str)))
+}
+
+/// The login this callback belongs to, checked against the browser's CSRF cookie.
+fn verify_state(
+    app: &App,
+    cookies: &RequestCookies,
+    state: &str,
+    now: u64,
+) -> Result<LoginState, LoginError> {
+    let name = csrf_cookie_name(app.codec.name(), state);
+    let sealed = cookies.get(&name).ok_or(LoginError::InvalidState)?;
+    let (json, _) = app
+        .codec
+        .sealer()
+        .open(&name, sealed)
+        .ok_or(LoginError::InvalidState)?;
+    let login: LoginState = serde_json::from_str(&json).map_err(|_| LoginError::InvalidState)?;
+    let same: bool = login.state.as_bytes().ct_eq(state.as_bytes()).into();
+    let fresh = now.saturating_sub(login.iat) <= LOGIN_TTL.as_secs();
+    if same && fresh {
+        Ok(login)
+    } else {
+        Err(LoginError::InvalidState)
+    }
+}
+
+pub async fn callback(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+    let q = query(req);
+    let cookies = RequestCookies::from_headers(req.headers());
+    let now = unix_now();
+    let state = q.get("state").map(String::as_str).unwrap_or("");
+    let csrf_clear = || {
+        let name = csrf_cookie_name(app.codec.name(), state);
+        vec![app.codec.set_with_path(&name, "", std::time::Duration::ZERO, CALLBACK_PATH)]
+    };
+
+    if let Some(error) = q.get("error") {
+        tracing::info!(provider_error = %sanitize(error), "sign-in not granted at Rocketpunch");
+        app.metrics.login(LoginOutcome::Denied);
+        let rd = verify_state(app, &cookies, state, now)
+            .map(|l| l.rd)
+            .unwrap_or_else(|_| "/".into());
+        let retry = format!(
+            "/oauth2/start?rd={}",
+            form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        );
+        let page = RequestError::from(LoginError::Denied { retry }).render(true);
+        return Ok(with_cookies(page, csrf_clear()));
+    }
+    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
+        app.metrics.login(LoginOutcome::InvalidState);
+        return Err(LoginError::MissingCode.into());
+    };
+    let login = match verify_state(app, &cookies, state, now) {
+        Ok(login) => login,
+        Err(e) => {
+            app.metrics.login(LoginOutcome::InvalidState);
+            return Err(e.into());
+        }
+    };
+    if !app
+        .used_states
+        .entry(login.state.clone())
+        .or_insert(())
+        .await
+        .is_fresh()
+    {
+        app.metrics.login(LoginOutcome::InvalidState);
+        return Err(LoginError::InvalidState.into());
+    }
+
+    let identity = async {
+        let tokens = app.oauth.exchange_code(code, now).await?;
+        let identity = app.oauth.identity(&tokens.access_token).await?;
+        Ok::<_, crate::oauth::ProviderError>((tokens, identity))
+    };
+    let (tokens, identity) = match identity.await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!(provider_error = e.code(), error = %e, "sign-in failed at Rocketpunch");
+            app.metrics.login(LoginOutcome::ProviderError);
+            return Err(e.into());
+        }
+    };
+    if !app.config.access.emails.allows(identity.email.as_deref()) {
+        tracing::info!(user = %identity.user, "signed in but not allowed");
+        app.metrics.login(LoginOutcome::Forbidden);
+        return Err(RequestError::Forbidden);
+    }
+    tracing::info!(user = %identity.user, "signed in");
+    app.metrics.login(LoginOutcome::Success);
+    let session = Session::new(identity, tokens, now);
+    let mut set = app.codec.write(&session, &cookies);
+    set.extend(csrf_clear());
+    let mut response = with_cookies(redirect(&login.rd), set);
+    response
+        .extensions_mut()
+        .insert(LoggedUser(session.identity.user));
+    Ok(response)
+}
+
+pub fn sign_out(app: &App, req: &Request<impl Sized>) -> Response<Body> {
+    let q = query(req);
+    let cookies = RequestCookies::from_headers(req.headers());
+    let rd = safe_rd(app, q.get("rd").map(String::as_str));
+    with_cookies(redirect(&rd), app.codec.clear(&cookies))
+}
+
+pub fn userinfo(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+    let cookies = RequestCookies::from_headers(req.headers());
+    let opened = authenticate(app, &cookies).ok_or(RequestError::Unauthenticated)?;
+    let id = &opened.session.identity;
+    let json = serde_json::json!({
+        "user": id.user,
+        "email": id.email,
+        "preferred_username": id.preferred_username,
+    });
+    let mut response = Response::new(body::full(json.to_string()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.extensions_mut().insert(LoggedUser(id.user.clone()));
+    Ok(response)
+}
+
+/// For nginx `auth_request`, Traefik forwardAuth and Envoy ext_authz: exactly 200 with the
+/// identity headers, 401 when not signed in, 403 when not allowed.
+pub fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+    let cookies = RequestCookies::from_headers(req.headers());
+    let opened = authenticate(app, &cookies).ok_or(RequestError::Unauthenticated)?;
+    let session = &opened.session;
+    if !app.config.access.emails.allows(session.identity.email.as_deref()) {
+        return Err(RequestError::Forbidden);
+    }
+    let mut response = Response::new(body::empty());
+    identity::add_auth_request_identity(response.headers_mut(), session, app.config.headers);
+    response
+        .extensions_mut()
+        .insert(LoggedUser(session.identity.user.clone()));
+    if opened.reseal {
+        let set = app.codec.write(session, &cookies);
+        response = with_cookies(response, set);
+    }
+    Ok(response)
+}
+
+/// Provider-sent text reduced to something safe to log.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_for_navigations_only() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_html(&h));
+        h.insert(header::ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+        assert!(wants_html(&h));
+        h.insert("x-requested-with", "XMLHttpRequest".parse().unwrap());
+        assert!(!wants_html(&h));
+        let mut json = HeaderMap::new();
+        json.insert(header::ACCEPT, "application/json".parse().unwrap());
+        assert!(!wants_html(&json));
+    }
+}

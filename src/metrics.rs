@@ -1,0 +1,98 @@
+//! Prometheus metrics, named like oauth2-proxy's so existing dashboards translate.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabel {
+    code: u16,
+}
+
+/// How a login ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum LoginOutcome {
+    Success,
+    Denied,
+    Forbidden,
+    InvalidState,
+    ProviderError,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: LoginOutcome,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<CodeLabel, Counter>,
+    latency: Histogram,
+    logins: Family<OutcomeLabel, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("rocketgate");
+        let requests = Family::<CodeLabel, Counter>::default();
+        registry.register("requests", "Requests answered, by status code", requests.clone());
+        let latency = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+        ]);
+        registry.register(
+            "request_duration_seconds",
+            "Time to the response head, including the upstream",
+            latency.clone(),
+        );
+        let logins = Family::<OutcomeLabel, Counter>::default();
+        registry.register("logins", "Completed logins, by outcome", logins.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            logins,
+        }
+    }
+
+    pub fn request(&self, status: u16, seconds: f64) {
+        self.requests.get_or_create(&CodeLabel { code: status }).inc();
+        self.latency.observe(seconds);
+    }
+
+    pub fn login(&self, outcome: LoginOutcome) {
+        self.logins.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposes_counters_by_label() {
+        let m = Metrics::new();
+        m.request(200, 0.001);
+        m.request(200, 0.002);
+        m.login(LoginOutcome::Denied);
+        let text = m.encode();
+        assert!(text.contains("rocketgate_requests_total{code=\"200\"} 2"), "{text}");
+        assert!(text.contains("rocketgate_logins_total{outcome=\"Denied\"} 1"), "{text}");
+        assert!(text.contains("rocketgate_request_duration_seconds_count 2"), "{text}");
+    }
+}

@@ -1,0 +1,291 @@
+//! The Rocketpunch client: authorize URL, code exchange, refresh, profile.
+//!
+//! Every answer Rocketpunch can give (its league/oauth2-server token errors, its API error
+//! shape, rate limits, outages, HTML maintenance pages) becomes a typed [`ProviderError`].
+
+mod claims;
+mod error;
+mod state;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::TokioExecutor;
+use serde::Deserialize;
+use serde_json::Value;
+use url::Url;
+
+pub use claims::identity;
+pub use error::ProviderError;
+pub use state::{LoginState, csrf_cookie_name, random_token};
+
+use crate::config::{Config, ProviderSettings};
+use crate::session::{Identity, Tokens};
+
+/// Answers from Rocketpunch are small; anything larger is not a real answer.
+const MAX_BODY: usize = 1 << 20;
+
+type HttpsClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// A successful token-endpoint answer, whatever the grant.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<Value>,
+}
+
+/// Talks to Rocketpunch for one configured client.
+pub struct OAuthClient {
+    provider: ProviderSettings,
+    redirect_uri: String,
+    http: HttpsClient,
+}
+
+impl OAuthClient {
+    pub fn new(config: &Config) -> Self {
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        };
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let http = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Self {
+            provider: config.provider.clone(),
+            redirect_uri: config.redirect_uri(),
+            http,
+        }
+    }
+
+    /// Where to send the browser to sign in.
+    pub fn authorize_url(&self, state: &str) -> String {
+        let mut url: Url = self.provider.authorize_url.clone();
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.provider.client_id)
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .append_pair("response_type", "code")
+            .append_pair("scope", &self.provider.scopes.join(" "))
+            .append_pair("state", state);
+        url.into()
+    }
+
+    /// Exchanges an authorization code for tokens (step 4 of Rocketpunch's guide).
+    pub async fn exchange_code(&self, code: &str, now: u64) -> Result<Tokens, ProviderError> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("code", code)
+            .append_pair("client_id", &self.provider.client_id)
+            .append_pair("client_secret", self.provider.client_secret.expose())
+            .append_pair("redirect_uri", &self.redirect_uri)
+            .finish();
+        self.token_call(form, None, now).await
+    }
+
+    /// Trades a refresh token for new tokens; a response without a refresh token keeps the old one.
+    pub async fn refresh(&self, refresh_token: &str, now: u64) -> Result<Tokens, ProviderError> {
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("refresh_token", refresh_token)
+            .append_pair("client_id", &self.provider.client_id)
+            .append_pair("client_secret", self.provider.client_secret.expose())
+            .finish();
+        self.token_call(form, Some(refresh_token), now).await
+    }
+
+    /// Reads the profile with the access token and maps it to an identity.
+    pub async fn identity(&self, access_token: &str) -> Result<Identity, ProviderError> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(self.provider.profile_url.as_str())
+            .header(header::AUTHORIZATION, format!("Bearer {access_token}"))
+            .header(header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let profile = self.call(request).await?;
+        identity(&profile, &self.provider.claims)
+    }
+
+    async fn token_call(
+        &self,
+        form: String,
+        previous_refresh: Option<&str>,
+        now: u64,
+    ) -> Result<Tokens, ProviderError> {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(self.provider.token_url.as_str())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        let body = self.call(request).await?;
+        let answer: TokenResponse = serde_json::from_value(body)
+            .map_err(|_| ProviderError::Malformed("token response without access_token".into()))?;
+        if answer.access_token.is_empty() {
+            return Err(ProviderError::Malformed("empty access_token".into()));
+        }
+        Ok(Tokens {
+            access_token: answer.access_token,
+            refresh_token: answer
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .or_else(|| previous_refresh.map(str::to_owned)),
+            expires_at: answer
+                .expires_in
+                .as_ref()
+                .and_then(seconds)
+                .map(|s| now.saturating_add(s)),
+        })
+    }
+
+    /// Sends `request` within the provider timeout and classifies the answer.
+    async fn call(&self, request: Request<Full<Bytes>>) -> Result<Value, ProviderError> {
+        let timeout = self.provider.timeout;
+        let exchange = async {
+            let response = self.http.request(request).await.map_err(|e| {
+                ProviderError::Unreachable(if e.is_connect() {
+                    "connection failed".to_owned()
+                } else {
+                    "connection closed".to_owned()
+                })
+            })?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = Limited::new(response.into_body(), MAX_BODY)
+                .collect()
+                .await
+                .map_err(|_| ProviderError::Malformed("unreadable or oversized body".into()))?
+                .to_bytes();
+            Ok::<_, ProviderError>((status, retry_after, body))
+        };
+        let (status, retry_after, body) = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| ProviderError::Timeout(timeout))??;
+        classify(status, retry_after, &body)
+    }
+}
+
+/// Turns a status and body into the JSON value or the matching error.
+fn classify(status: StatusCode, retry_after: Option<u64>, body: &[u8]) -> Result<Value, ProviderError> {
+    let json: Option<Value> = serde_json::from_slice(body).ok();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        return Err(ProviderError::RateLimited { retry_after });
+    }
+    if status.is_success() {
+        return json
+            .filter(Value::is_object)
+            .ok_or_else(|| ProviderError::Malformed(format!("{status} with a non-JSON body")));
+    }
+    let code = json
+        .as_ref()
+        .and_then(error_code)
+        .unwrap_or_else(|| "non_json".to_owned());
+    if status.is_server_error() {
+        Err(ProviderError::Unavailable {
+            status: status.as_u16(),
+            code,
+        })
+    } else if status.is_client_error() {
+        Err(ProviderError::Rejected {
+            status: status.as_u16(),
+            code,
+        })
+    } else {
+        Err(ProviderError::Malformed(format!("unexpected status {status}")))
+    }
+}
+
+/// The error code in either of Rocketpunch's shapes: league's `{"error": "invalid_grant"}`
+/// or the API's `{"error": {"code": "UNAUTHORIZED"}}`.
+fn error_code(body: &Value) -> Option<String> {
+    let code = match body.get("error")? {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => o.get("code")?.as_str()?.to_owned(),
+        _ => return None,
+    };
+    // Only the shape of a code is logged; anything else could carry user data.
+    Some(
+        code.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .take(64)
+            .collect(),
+    )
+}
+
+/// `expires_in` as seconds, whether sent as a number or a numeric string.
+fn seconds(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(n) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn classifies_every_answer_shape() {
+        let ok = classify(StatusCode::OK, None, br#"{"access_token":"x"}"#).unwrap();
+        assert_eq!(ok["access_token"], "x");
+        let league = br#"{"error":"invalid_grant","error_description":"The refresh token is invalid.","hint":"Token has been revoked","message":"The refresh token is invalid."}"#;
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, None, league),
+            Err(ProviderError::Rejected { status: 400, ref code }) if code == "invalid_grant"
+        ));
+        let api = br#"{"error":{"code":"UNAUTHORIZED","message":"m","status":401}}"#;
+        assert!(matches!(
+            classify(StatusCode::UNAUTHORIZED, None, api),
+            Err(ProviderError::Rejected { status: 401, ref code }) if code == "UNAUTHORIZED"
+        ));
+        assert!(matches!(
+            classify(StatusCode::TOO_MANY_REQUESTS, Some(30), b""),
+            Err(ProviderError::RateLimited { retry_after: Some(30) })
+        ));
+        assert!(matches!(
+            classify(StatusCode::BAD_GATEWAY, None, b"<html>"),
+            Err(ProviderError::Unavailable { status: 502, ref code }) if code == "non_json"
+        ));
+        assert!(matches!(
+            classify(StatusCode::OK, None, b"<html>maintenance</html>"),
+            Err(ProviderError::Malformed(_))
+        ));
+        assert!(matches!(
+            classify(StatusCode::OK, None, b"[1]"),
+            Err(ProviderError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn error_codes_are_sanitised_for_logs() {
+        let v = json!({"error": "bad\ncode<script>"});
+        assert_eq!(error_code(&v).unwrap(), "badcodescript");
+    }
+
+    #[test]
+    fn expires_in_in_any_reasonable_shape() {
+        assert_eq!(seconds(&json!(3600)), Some(3600));
+        assert_eq!(seconds(&json!("3600")), Some(3600));
+        assert_eq!(seconds(&json!(3600.5)), Some(3600));
+        assert_eq!(seconds(&json!(null)), None);
+    }
+}

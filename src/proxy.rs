@@ -1,0 +1,267 @@
+//! Forwarding to the upstream with hyper-util's pooled client: bodies streamed both ways,
+//! hop-by-hop headers dropped, `X-Forwarded-*` set, `Upgrade` tunnelled, timeouts bounded.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Request, Response, StatusCode, Uri, Version};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::{Client, connect::HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use url::Url;
+
+use crate::body::{self, Body};
+
+/// Why a request could not be forwarded.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("upstream unreachable: {0}")]
+    Unreachable(String),
+    #[error("upstream did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("request cannot be forwarded: {0}")]
+    BadRequest(String),
+}
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `Keep-Alive` and `Proxy-Connection`):
+/// they describe one connection and must not be forwarded.
+const HOP_BY_HOP: &[HeaderName] = &[
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+];
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Removes hop-by-hop headers, including every header the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for name in named.iter().chain(HOP_BY_HOP) {
+        headers.remove(name);
+    }
+}
+
+/// The `Upgrade` protocol a request asks for, if it really asks for one.
+fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade
+        .then(|| headers.get(header::UPGRADE).cloned())
+        .flatten()
+}
+
+/// The configured upstream and the pooled client that reaches it.
+pub struct Upstream {
+    scheme: Scheme,
+    authority: Authority,
+    /// A path prefix from the upstream URL (`http://app:8080/base`), without trailing `/`.
+    prefix: String,
+    timeout: Duration,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
+}
+
+impl Upstream {
+    pub fn new(url: &Url, timeout: Duration) -> Result<Self, ProxyError> {
+        let scheme = if url.scheme() == "https" {
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| ProxyError::BadRequest("upstream has no host".into()))?;
+        let authority = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let authority = Authority::try_from(authority.as_str())
+            .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(timeout));
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let builder = match builder.with_native_roots() {
+            Ok(b) => b,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        };
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        Ok(Self {
+            scheme,
+            authority,
+            prefix: url.path().trim_end_matches('/').to_owned(),
+            timeout,
+            client,
+        })
+    }
+
+    /// Forwards `req` (headers already cleaned of identity spoofs) and returns the upstream's
+    /// answer unchanged but for hop-by-hop headers.
+    pub async fn forward(
+        &self,
+        mut req: Request<Body>,
+        peer: SocketAddr,
+        proto: &'static str,
+    ) -> Result<Response<Body>, ProxyError> {
+        let upgrade = requested_upgrade(req.headers());
+        let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+
+        let (mut parts, body) = req.into_parts();
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .cloned()
+            .or_else(|| {
+                parts
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+            });
+        parts.uri = self.upstream_uri(&parts.uri)?;
+        parts.version = Version::HTTP_11;
+        remove_hop_by_hop(&mut parts.headers);
+        if let Some(host) = host {
+            parts.headers.insert(X_FORWARDED_HOST.clone(), host.clone());
+            parts.headers.insert(header::HOST, host);
+        }
+        if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
+            parts.headers.insert(X_FORWARDED_FOR.clone(), ip);
+        }
+        parts
+            .headers
+            .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+        if let Some(protocol) = &upgrade {
+            parts
+                .headers
+                .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, protocol.clone());
+        }
+
+        let request = Request::from_parts(parts, body);
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| ProxyError::Timeout(self.timeout))?
+            .map_err(|e| {
+                ProxyError::Unreachable(if e.is_connect() {
+                    "connection failed".into()
+                } else {
+                    "connection closed before a response".into()
+                })
+            })?;
+
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                return Ok(tunnel(response, client_upgrade));
+            }
+        }
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, body::stream(body)))
+    }
+
+    /// The upstream URI: its scheme and authority, the configured prefix, and the client's
+    /// path and query byte for byte.
+    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, ProxyError> {
+        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let pq = if self.prefix.is_empty() {
+            PathAndQuery::try_from(pq)
+        } else {
+            PathAndQuery::try_from(format!("{}{pq}", self.prefix))
+        }
+        .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|e| ProxyError::BadRequest(e.to_string()))
+    }
+}
+
+/// Answers the client's upgrade with the upstream's 101 and splices the two connections.
+fn tunnel(
+    mut upstream: Response<hyper::body::Incoming>,
+    client: hyper::upgrade::OnUpgrade,
+) -> Response<Body> {
+    let upstream_upgrade = hyper::upgrade::on(&mut upstream);
+    tokio::spawn(async move {
+        let (Ok(client), Ok(server)) = tokio::join!(client, upstream_upgrade) else {
+            tracing::debug!("upgrade abandoned by one side");
+            return;
+        };
+        let mut client = TokioIo::new(client);
+        let mut server = TokioIo::new(server);
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut server).await {
+            tracing::debug!(error = %e, "upgraded connection ended");
+        }
+    });
+    let (parts, _) = upstream.into_parts();
+    Response::from_parts(parts, body::empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "keep-alive, x-secret-hop".parse().unwrap());
+        h.insert("keep-alive", "timeout=5".parse().unwrap());
+        h.insert("x-secret-hop", "1".parse().unwrap());
+        h.insert(header::TE, "trailers".parse().unwrap());
+        h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert("x-app", "kept".parse().unwrap());
+        remove_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, vec!["x-app"]);
+    }
+
+    #[test]
+    fn upgrade_needs_both_headers() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, "websocket".parse().unwrap());
+        assert!(requested_upgrade(&h).is_none());
+        h.insert(header::CONNECTION, "keep-alive, Upgrade".parse().unwrap());
+        assert_eq!(requested_upgrade(&h).unwrap(), "websocket");
+    }
+
+    #[tokio::test]
+    async fn uri_keeps_path_and_query_bytes() {
+        let up = Upstream::new(&Url::parse("http://127.0.0.1:9/base/").unwrap(), Duration::from_secs(1)).unwrap();
+        let uri: Uri = "/a%2Fb/../c?x=%20&y=1+2".parse().unwrap();
+        assert_eq!(
+            up.upstream_uri(&uri).unwrap().to_string(),
+            "http://127.0.0.1:9/base/a%2Fb/../c?x=%20&y=1+2"
+        );
+        let root = Upstream::new(&Url::parse("http://app").unwrap(), Duration::from_secs(1)).unwrap();
+        assert_eq!(root.upstream_uri(&"/".parse().unwrap()).unwrap().to_string(), "http://app/");
+    }
+}

@@ -1,0 +1,185 @@
+//! The one place where errors become HTTP answers: status codes here, nowhere else.
+
+use http::{Response, StatusCode, header};
+
+use crate::access::PathError;
+use crate::body::Body;
+use crate::endpoints::LoginError;
+use crate::oauth::ProviderError;
+use crate::pages::{self, Action};
+use crate::proxy::ProxyError;
+
+/// Anything that can end a request early.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error(transparent)]
+    Proxy(#[from] ProxyError),
+    #[error(transparent)]
+    Path(#[from] PathError),
+    #[error(transparent)]
+    Login(#[from] LoginError),
+    #[error("not signed in")]
+    Unauthenticated,
+    #[error("signed in but not allowed")]
+    Forbidden,
+    #[error("no such endpoint")]
+    NotFound,
+}
+
+impl RequestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::Provider(e) => match e {
+                ProviderError::Timeout(_)
+                | ProviderError::RateLimited { .. }
+                | ProviderError::Unavailable { status: 503, .. } => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::BAD_GATEWAY,
+            },
+            RequestError::Proxy(ProxyError::Unreachable(_)) => StatusCode::BAD_GATEWAY,
+            RequestError::Proxy(ProxyError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            RequestError::Proxy(ProxyError::BadRequest(_)) | RequestError::Path(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            RequestError::Login(LoginError::MissingCode) => StatusCode::BAD_REQUEST,
+            RequestError::Login(LoginError::InvalidState | LoginError::Denied { .. }) => {
+                StatusCode::FORBIDDEN
+            }
+            RequestError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            RequestError::Forbidden => StatusCode::FORBIDDEN,
+            RequestError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    /// What the user reads: plain words, never an internal detail.
+    fn words(&self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            RequestError::Provider(_) if self.status() == StatusCode::SERVICE_UNAVAILABLE => (
+                "provider_unavailable",
+                "Rocketpunch is not answering",
+                "Signing in with Rocketpunch is not possible right now. Please try again in a moment.",
+            ),
+            RequestError::Provider(_) => (
+                "provider_error",
+                "Sign-in could not be completed",
+                "Rocketpunch did not complete the sign-in. Please try again.",
+            ),
+            RequestError::Proxy(ProxyError::Timeout(_)) => (
+                "upstream_timeout",
+                "The application is taking too long",
+                "The application did not answer in time. Please try again.",
+            ),
+            RequestError::Proxy(ProxyError::Unreachable(_)) => (
+                "upstream_unavailable",
+                "The application is unavailable",
+                "The application behind this sign-in cannot be reached right now.",
+            ),
+            RequestError::Proxy(ProxyError::BadRequest(_)) | RequestError::Path(_) => (
+                "bad_request",
+                "This address cannot be used",
+                "The address of this request is not allowed.",
+            ),
+            RequestError::Login(LoginError::MissingCode) => (
+                "bad_request",
+                "Sign-in answer incomplete",
+                "The answer from Rocketpunch had no authorization code. Please start again.",
+            ),
+            RequestError::Login(LoginError::InvalidState) => (
+                "invalid_state",
+                "Sign-in expired",
+                "This sign-in link is no longer valid. Please start again.",
+            ),
+            RequestError::Login(LoginError::Denied { .. }) => (
+                "access_denied",
+                "Sign-in cancelled",
+                "Access was not granted on Rocketpunch, so you are not signed in.",
+            ),
+            RequestError::Unauthenticated => (
+                "unauthorized",
+                "Sign-in required",
+                "You need to sign in to continue.",
+            ),
+            RequestError::Forbidden => (
+                "forbidden",
+                "Access denied",
+                "You are signed in, but your account is not allowed to use this application.",
+            ),
+            RequestError::NotFound => ("not_found", "Not found", "There is nothing here."),
+        }
+    }
+
+    /// The answer: an HTML page for browsers, a small JSON body for everything else.
+    pub fn render(&self, html: bool) -> Response<Body> {
+        let status = self.status();
+        let (code, title, message) = self.words();
+        let mut response = if html {
+            let action = match self {
+                RequestError::Login(LoginError::Denied { retry }) => Some(Action {
+                    href: retry,
+                    label: "Try again",
+                }),
+                RequestError::Login(LoginError::InvalidState | LoginError::MissingCode) => {
+                    Some(Action {
+                        href: "/oauth2/start",
+                        label: "Sign in again",
+                    })
+                }
+                RequestError::Forbidden => Some(Action {
+                    href: "/oauth2/sign_out",
+                    label: "Sign out",
+                }),
+                _ => None,
+            };
+            pages::page(status, title, message, action)
+        } else {
+            pages::json_error(status, code, message)
+        };
+        if let RequestError::Provider(ProviderError::RateLimited { retry_after }) = self {
+            let seconds = retry_after.unwrap_or(30).min(3600);
+            if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_are_pinned() {
+        let cases: Vec<(RequestError, u16)> = vec![
+            (ProviderError::Timeout(Duration::from_secs(1)).into(), 503),
+            (ProviderError::RateLimited { retry_after: None }.into(), 503),
+            (ProviderError::Unavailable { status: 503, code: "x".into() }.into(), 503),
+            (ProviderError::Unavailable { status: 500, code: "x".into() }.into(), 502),
+            (ProviderError::Rejected { status: 400, code: "invalid_grant".into() }.into(), 502),
+            (ProviderError::Malformed("x".into()).into(), 502),
+            (ProviderError::Unreachable("x".into()).into(), 502),
+            (ProviderError::MissingUser("/id".into()).into(), 502),
+            (ProxyError::Unreachable("x".into()).into(), 502),
+            (ProxyError::Timeout(Duration::from_secs(1)).into(), 504),
+            (LoginError::MissingCode.into(), 400),
+            (LoginError::InvalidState.into(), 403),
+            (LoginError::Denied { retry: "/".into() }.into(), 403),
+            (RequestError::Unauthenticated, 401),
+            (RequestError::Forbidden, 403),
+            (RequestError::NotFound, 404),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.render(false).status().as_u16(), status);
+            assert_eq!(error.render(true).status().as_u16(), status);
+        }
+    }
+
+    #[test]
+    fn rate_limits_carry_retry_after() {
+        let r = RequestError::from(ProviderError::RateLimited { retry_after: Some(12) }).render(true);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "12");
+    }
+}

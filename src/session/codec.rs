@@ -1,0 +1,287 @@
+//! The session cookie on the wire: sealed, split into `name_0`, `name_1`, ... chunks when it
+//! outgrows one cookie, and always written so that no stale chunk survives.
+
+use std::time::Duration;
+
+use cookie::{Cookie, SameSite};
+
+use super::seal::{KeyAge, Sealer};
+use super::{RequestCookies, Session};
+
+/// Browsers keep at most 4096 bytes per cookie, name and attributes included.
+const CHUNK: usize = 3800;
+
+/// A session read from the request, and whether its cookie should be rewritten.
+#[derive(Debug)]
+pub struct Opened {
+    pub session: Session,
+    /// Sealed with an old key: re-issue it with the current one.
+    pub reseal: bool,
+}
+
+/// Reads and writes cookies for one cookie name and its attributes.
+#[derive(Clone, Debug)]
+pub struct CookieCodec {
+    name: String,
+    sealer: Sealer,
+    secure: bool,
+    same_site: SameSite,
+    max_age: Duration,
+}
+
+impl CookieCodec {
+    pub fn new(
+        name: String,
+        sealer: Sealer,
+        secure: bool,
+        same_site: SameSite,
+        max_age: Duration,
+    ) -> Self {
+        Self {
+            name,
+            sealer,
+            secure,
+            same_site,
+            max_age,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    /// Whether `cookie` is one of ours (the session, one of its chunks, or a CSRF cookie):
+    /// such cookies are never forwarded upstream.
+    pub fn is_ours(&self, cookie: &str) -> bool {
+        cookie
+            .strip_prefix(self.name.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+    }
+
+    /// The sealed value the request carries: the plain cookie, or its chunks joined in order.
+    fn sealed_value(&self, cookies: &RequestCookies) -> Option<String> {
+        if let Some(v) = cookies.get(&self.name) {
+            return Some(v.to_owned());
+        }
+        let mut joined = String::new();
+        for i in 0.. {
+            match cookies.get(&chunk_name(&self.name, i)) {
+                Some(part) => joined.push_str(part),
+                None if i == 0 => return None,
+                None => break,
+            }
+        }
+        Some(joined)
+    }
+
+    /// The session, or `None` for anything missing, tampered, truncated or foreign.
+    pub fn open(&self, cookies: &RequestCookies) -> Option<Opened> {
+        let sealed = self.sealed_value(cookies)?;
+        let (json, age) = self.sealer.open(&self.name, &sealed)?;
+        let session = Session::from_json(json.as_bytes())?;
+        Some(Opened {
+            session,
+            reseal: age == KeyAge::Old,
+        })
+    }
+
+    /// `Set-Cookie` values that store `session` and clear whatever stale chunks the
+    /// browser still holds.
+    pub fn write(&self, session: &Session, cookies: &RequestCookies) -> Vec<String> {
+        let json = match serde_json::to_string(session) {
+            Ok(json) => json,
+            Err(_) => return self.clear(cookies),
+        };
+        let sealed = self.sealer.seal(&self.name, &json);
+        let mut out = Vec::new();
+        let written: Vec<String> = if sealed.len() <= CHUNK {
+            out.push(self.set(&self.name, &sealed, self.max_age));
+            vec![self.name.clone()]
+        } else {
+            sealed
+                .as_bytes()
+                .chunks(CHUNK)
+                .enumerate()
+                .map(|(i, part)| {
+                    let name = chunk_name(&self.name, i);
+                    // Base64 is ASCII, so any byte boundary is a char boundary.
+                    out.push(self.set(&name, &String::from_utf8_lossy(part), self.max_age));
+                    name
+                })
+                .collect()
+        };
+        out.extend(
+            self.session_cookie_names(cookies)
+                .filter(|n| !written.iter().any(|w| w == n))
+                .map(|n| self.set(n, "", Duration::ZERO)),
+        );
+        out
+    }
+
+    /// `Set-Cookie` values that delete the session cookie and every chunk the browser sent.
+    pub fn clear(&self, cookies: &RequestCookies) -> Vec<String> {
+        let mut names: Vec<&str> = self.session_cookie_names(cookies).collect();
+        if !names.contains(&self.name.as_str()) {
+            names.push(&self.name);
+        }
+        names
+            .into_iter()
+            .map(|n| self.set(n, "", Duration::ZERO))
+            .collect()
+    }
+
+    fn session_cookie_names<'a>(
+        &'a self,
+        cookies: &'a RequestCookies,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        cookies.names().filter(|n| {
+            *n == self.name
+                || n.strip_prefix(self.name.as_str())
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+        })
+    }
+
+    /// One `Set-Cookie` value with this codec's attributes.
+    pub fn set(&self, name: &str, value: &str, max_age: Duration) -> String {
+        self.set_with_path(name, value, max_age, "/")
+    }
+
+    pub fn set_with_path(&self, name: &str, value: &str, max_age: Duration, path: &str) -> String {
+        let max_age = time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
+        let mut c = Cookie::build((name.to_owned(), value.to_owned()))
+            .path(path.to_owned())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(max_age);
+        if max_age.is_zero() {
+            c = c.expires(time::OffsetDateTime::UNIX_EPOCH);
+        }
+        c.build().to_string()
+    }
+}
+
+fn chunk_name(name: &str, i: usize) -> String {
+    format!("{name}_{i}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Identity, Tokens};
+    use cookie::Key;
+    use http::HeaderMap;
+
+    fn codec(keys: Vec<Key>) -> CookieCodec {
+        CookieCodec::new(
+            "_rg".into(),
+            Sealer::new(keys),
+            true,
+            SameSite::Lax,
+            Duration::from_secs(3600),
+        )
+    }
+
+    fn session(token_len: usize) -> Session {
+        Session::new(
+            Identity {
+                user: "1001".into(),
+                email: Some("ada@example.com".into()),
+                preferred_username: Some("ada".into()),
+            },
+            Tokens {
+                access_token: "a".repeat(token_len),
+                refresh_token: Some("r".into()),
+                expires_at: Some(1),
+            },
+            5,
+        )
+    }
+
+    /// What a browser would send back after receiving `set_cookies`.
+    fn browser(set_cookies: &[String]) -> RequestCookies {
+        let pairs: Vec<String> = set_cookies
+            .iter()
+            .filter(|s| !s.contains("Max-Age=0"))
+            .map(|s| s.split(';').next().unwrap().to_owned())
+            .collect();
+        let mut h = HeaderMap::new();
+        if !pairs.is_empty() {
+            h.insert(http::header::COOKIE, pairs.join("; ").parse().unwrap());
+        }
+        RequestCookies::from_headers(&h)
+    }
+
+    #[test]
+    fn small_session_is_one_cookie_with_safe_attributes() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let set = c.write(&session(10), &RequestCookies::default());
+        assert_eq!(set.len(), 1);
+        let s = &set[0];
+        for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+            assert!(s.contains(attr), "{s} lacks {attr}");
+        }
+        assert_eq!(c.open(&browser(&set)).unwrap().session, session(10));
+    }
+
+    #[test]
+    fn large_session_is_chunked_and_shrinking_clears_stale_chunks() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let set = c.write(&session(6000), &RequestCookies::default());
+        assert!(set.len() >= 2, "{}", set.len());
+        assert!(set.iter().all(|s| s.len() < 4096));
+        assert!(set[0].starts_with("_rg_0="));
+        let jar = browser(&set);
+        assert_eq!(c.open(&jar).unwrap().session, session(6000));
+
+        let smaller = c.write(&session(10), &jar);
+        assert!(smaller[0].starts_with("_rg="));
+        let cleared: Vec<&String> = smaller.iter().filter(|s| s.contains("Max-Age=0")).collect();
+        assert_eq!(cleared.len(), set.len(), "{smaller:?}");
+        assert_eq!(c.open(&browser(&smaller)).unwrap().session, session(10));
+    }
+
+    #[test]
+    fn clear_removes_every_chunk() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let jar = browser(&c.write(&session(9000), &RequestCookies::default()));
+        let cleared = c.clear(&jar);
+        assert!(cleared.iter().all(|s| s.contains("Max-Age=0")));
+        assert!(cleared.iter().any(|s| s.starts_with("_rg=;") || s.starts_with("_rg=")));
+        assert!(cleared.iter().any(|s| s.starts_with("_rg_2=")));
+    }
+
+    #[test]
+    fn missing_chunk_or_foreign_key_is_no_session() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let set = c.write(&session(6000), &RequestCookies::default());
+        let without_first: Vec<String> = set[1..].to_vec();
+        assert!(c.open(&browser(&without_first)).is_none());
+        let other = codec(vec![Key::derive_from(&[2; 32])]);
+        assert!(other.open(&browser(&set)).is_none());
+    }
+
+    #[test]
+    fn old_key_opens_and_asks_for_reseal() {
+        let old = codec(vec![Key::derive_from(&[1; 32])]);
+        let new = codec(vec![Key::derive_from(&[2; 32]), Key::derive_from(&[1; 32])]);
+        let jar = browser(&old.write(&session(10), &RequestCookies::default()));
+        assert!(new.open(&jar).unwrap().reseal);
+        assert!(!old.open(&jar).unwrap().reseal);
+    }
+
+    #[test]
+    fn ours_matches_prefix_on_boundary() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        assert!(c.is_ours("_rg"));
+        assert!(c.is_ours("_rg_0"));
+        assert!(c.is_ours("_rg_csrf_abc"));
+        assert!(!c.is_ours("_rgx"));
+        assert!(!c.is_ours("app"));
+    }
+}
