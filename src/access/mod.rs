@@ -5,5 +5,7 @@
 //! tested exhaustively in isolation; the proxy only asks questions of these types.
 
 pub mod redirect;
+pub mod routes;
 
 pub use redirect::{DomainRule, RedirectPolicy, RedirectRuleError};
+pub use routes::{PathError, RequestPath, SkipRoute, SkipRouteError, SkipRoutes};
