@@ -364,7 +364,7 @@ fn has_forbidden_chars(s: &str) -> bool {
 }
 
 fn is_forbidden_byte(b: u8) -> bool {
-    b.is_ascii_control() || b.is_ascii_whitespace() || b == b' ' || b == b'\\'
+    b.is_ascii_control() || b.is_ascii_whitespace() || b == b'\\'
 }
 
 /// The path before any query or fragment.
@@ -618,6 +618,9 @@ mod tests {
             "https%3A%2F%2Fevil.com",
             "https://foo.bar/%0d%0aSet-Cookie:x",
             "/a\r\nLocation: x",
+            // Decoded whitespace is refused everywhere, query included (the contract).
+            "/search?q=a%20b",
+            "/%E3%80%80/evil.com",
         ] {
             assert_eq!(p.check(rd), None, "{rd:?}");
         }
