@@ -8,7 +8,9 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Body = BoxBody<Bytes, BoxError>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 pub fn empty() -> Body {
@@ -18,7 +20,7 @@ pub fn empty() -> Body {
 /// Boxes any streaming body (a client request or an upstream response) without buffering it.
 pub fn stream<B>(body: B) -> Body
 where
-    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
     body.map_err(Into::into).boxed()

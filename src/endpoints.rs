@@ -125,14 +125,20 @@ fn verify_state(
     }
 }
 
-pub async fn callback(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+pub async fn callback(
+    app: &App,
+    req: &Request<impl Sized>,
+) -> Result<Response<Body>, RequestError> {
     let q = query(req);
     let cookies = RequestCookies::from_headers(req.headers());
     let now = unix_now();
     let state = q.get("state").map(String::as_str).unwrap_or("");
     let csrf_clear = || {
         let name = csrf_cookie_name(app.codec.name(), state);
-        vec![app.codec.set_with_path(&name, "", std::time::Duration::ZERO, CALLBACK_PATH)]
+        vec![
+            app.codec
+                .set_with_path(&name, "", std::time::Duration::ZERO, CALLBACK_PATH),
+        ]
     };
 
     if let Some(error) = q.get("error") {
@@ -224,7 +230,9 @@ pub fn userinfo(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, 
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response.extensions_mut().insert(LoggedUser(id.user.clone()));
+    response
+        .extensions_mut()
+        .insert(LoggedUser(id.user.clone()));
     Ok(response)
 }
 
@@ -234,7 +242,12 @@ pub fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, Requ
     let cookies = RequestCookies::from_headers(req.headers());
     let opened = authenticate(app, &cookies).ok_or(RequestError::Unauthenticated)?;
     let session = &opened.session;
-    if !app.config.access.emails.allows(session.identity.email.as_deref()) {
+    if !app
+        .config
+        .access
+        .emails
+        .allows(session.identity.email.as_deref())
+    {
         return Err(RequestError::Forbidden);
     }
     let mut response = Response::new(body::empty());
@@ -265,7 +278,10 @@ mod tests {
     fn html_is_for_navigations_only() {
         let mut h = HeaderMap::new();
         assert!(!wants_html(&h));
-        h.insert(header::ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+        h.insert(
+            header::ACCEPT,
+            "text/html,application/xhtml+xml".parse().unwrap(),
+        );
         assert!(wants_html(&h));
         h.insert("x-requested-with", "XMLHttpRequest".parse().unwrap());
         assert!(!wants_html(&h));

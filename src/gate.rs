@@ -42,21 +42,27 @@ pub async fn protected(
     let cookies = RequestCookies::from_headers(req.headers());
     let Some(opened) = authenticate(app, &cookies) else {
         let stale = cookies.names().any(|n| app.codec.is_ours(n));
-        let clear = if stale { app.codec.clear(&cookies) } else { Vec::new() };
+        let clear = if stale {
+            app.codec.clear(&cookies)
+        } else {
+            Vec::new()
+        };
         if !wants_html(req.headers()) {
-            return Ok(with_cookies(RequestError::Unauthenticated.render(false), clear));
+            return Ok(with_cookies(
+                RequestError::Unauthenticated.render(false),
+                clear,
+            ));
         }
-        let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        let rd = app
-            .config
-            .access
-            .redirects
-            .check(here)
-            .unwrap_or_else(|| "/".to_owned());
+        let rd = return_path(req.uri());
         return Ok(with_cookies(begin_login(app, &rd), clear));
     };
     let session = &opened.session;
-    if !app.config.access.emails.allows(session.identity.email.as_deref()) {
+    if !app
+        .config
+        .access
+        .emails
+        .allows(session.identity.email.as_deref())
+    {
         return Err(RequestError::Forbidden);
     }
 
@@ -72,6 +78,23 @@ pub async fn protected(
     Ok(response)
 }
 
+/// Where to return after a login this request started: the request's own path and query,
+/// byte for byte, unless a browser could read it as another host (`//evil.com`, `/\\evil.com`).
+fn return_path(uri: &http::Uri) -> String {
+    let path = uri.path();
+    let b = path.as_bytes();
+    let ambiguous = b.first() != Some(&b'/')
+        || matches!(b.get(1), Some(b'/' | b'\\'))
+        || path.contains('\\')
+        || path.to_ascii_lowercase().starts_with("/%2f")
+        || path.to_ascii_lowercase().starts_with("/%5c");
+    if ambiguous {
+        return "/".to_owned();
+    }
+    uri.path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+}
+
 async fn forward(
     app: &App,
     req: Request<Incoming>,
@@ -79,4 +102,23 @@ async fn forward(
 ) -> Result<Response<Body>, RequestError> {
     let req = req.map(body::stream);
     Ok(app.upstream.forward(req, conn.peer, conn.proto).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_path_keeps_deep_links_and_refuses_other_hosts() {
+        for (uri, expected) in [
+            ("/a/b?q=a%20b&u=http://x", "/a/b?q=a%20b&u=http://x"),
+            ("/", "/"),
+            ("//evil.com/x", "/"),
+            ("/%2fevil.com", "/"),
+            ("/%5Cevil.com", "/"),
+        ] {
+            let uri: http::Uri = uri.parse().unwrap();
+            assert_eq!(return_path(&uri), expected, "{uri}");
+        }
+    }
 }

@@ -43,7 +43,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("rocketgate");
         let requests = Family::<CodeLabel, Counter>::default();
-        registry.register("requests", "Requests answered, by status code", requests.clone());
+        registry.register(
+            "requests",
+            "Requests answered, by status code",
+            requests.clone(),
+        );
         let latency = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
@@ -63,7 +67,9 @@ impl Metrics {
     }
 
     pub fn request(&self, status: u16, seconds: f64) {
-        self.requests.get_or_create(&CodeLabel { code: status }).inc();
+        self.requests
+            .get_or_create(&CodeLabel { code: status })
+            .inc();
         self.latency.observe(seconds);
     }
 
@@ -91,8 +97,17 @@ mod tests {
         m.request(200, 0.002);
         m.login(LoginOutcome::Denied);
         let text = m.encode();
-        assert!(text.contains("rocketgate_requests_total{code=\"200\"} 2"), "{text}");
-        assert!(text.contains("rocketgate_logins_total{outcome=\"Denied\"} 1"), "{text}");
-        assert!(text.contains("rocketgate_request_duration_seconds_count 2"), "{text}");
+        assert!(
+            text.contains("rocketgate_requests_total{code=\"200\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rocketgate_logins_total{outcome=\"Denied\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rocketgate_request_duration_seconds_count 2"),
+            "{text}"
+        );
     }
 }

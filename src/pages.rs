@@ -37,7 +37,12 @@ footer{margin-top:1.5rem;font-size:.8rem;color:#5b6472}@media(max-width:480px){m
 border-radius:0;min-height:100vh;box-sizing:border-box}}";
 
 /// Renders a page; every argument is escaped here.
-pub fn page(status: StatusCode, title: &str, message: &str, action: Option<Action<'_>>) -> Response<Body> {
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    action: Option<Action<'_>>,
+) -> Response<Body> {
     let action = action
         .map(|a| {
             format!(
@@ -64,12 +69,18 @@ pub fn page(status: StatusCode, title: &str, message: &str, action: Option<Actio
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
     );
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
     response
 }
 
@@ -82,9 +93,10 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Bod
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),
     );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     response
 }
 
@@ -99,11 +111,15 @@ mod tests {
             StatusCode::FORBIDDEN,
             "<t>",
             "a \"b\" <script>",
-            Some(Action { href: "/x?a=1&b=\"", label: "<go>" }),
+            Some(Action {
+                href: "/x?a=1&b=\"",
+                label: "<go>",
+            }),
         );
         assert_eq!(r.status(), 403);
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
-        let html = String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        let html =
+            String::from_utf8(r.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
         assert!(!html.contains("<script>") && !html.contains("<t>") && !html.contains("<go>"));
         assert!(html.contains("href=\"/x?a=1&amp;b=&quot;\""));
         assert!(html.contains("lang=\"en\"") && html.contains("viewport"));

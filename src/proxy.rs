@@ -27,7 +27,7 @@ pub enum ProxyError {
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `Keep-Alive` and `Proxy-Connection`):
 /// they describe one connection and must not be forwarded.
-const HOP_BY_HOP: &[HeaderName] = &[
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
@@ -52,7 +52,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP) {
+    for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
 }
@@ -105,10 +105,7 @@ impl Upstream {
             Ok(b) => b,
             Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
         };
-        let connector = builder
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)
@@ -134,16 +131,12 @@ impl Upstream {
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
         let (mut parts, body) = req.into_parts();
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .cloned()
-            .or_else(|| {
-                parts
-                    .uri
-                    .authority()
-                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
-            });
+        let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
         parts.uri = self.upstream_uri(&parts.uri)?;
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
@@ -233,7 +226,10 @@ mod tests {
     #[test]
     fn hop_by_hop_and_connection_named_headers_go() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONNECTION, "keep-alive, x-secret-hop".parse().unwrap());
+        h.insert(
+            header::CONNECTION,
+            "keep-alive, x-secret-hop".parse().unwrap(),
+        );
         h.insert("keep-alive", "timeout=5".parse().unwrap());
         h.insert("x-secret-hop", "1".parse().unwrap());
         h.insert(header::TE, "trailers".parse().unwrap());
@@ -255,13 +251,23 @@ mod tests {
 
     #[tokio::test]
     async fn uri_keeps_path_and_query_bytes() {
-        let up = Upstream::new(&Url::parse("http://127.0.0.1:9/base/").unwrap(), Duration::from_secs(1)).unwrap();
+        let up = Upstream::new(
+            &Url::parse("http://127.0.0.1:9/base/").unwrap(),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let uri: Uri = "/a%2Fb/../c?x=%20&y=1+2".parse().unwrap();
         assert_eq!(
             up.upstream_uri(&uri).unwrap().to_string(),
             "http://127.0.0.1:9/base/a%2Fb/../c?x=%20&y=1+2"
         );
-        let root = Upstream::new(&Url::parse("http://app").unwrap(), Duration::from_secs(1)).unwrap();
-        assert_eq!(root.upstream_uri(&"/".parse().unwrap()).unwrap().to_string(), "http://app/");
+        let root =
+            Upstream::new(&Url::parse("http://app").unwrap(), Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            root.upstream_uri(&"/".parse().unwrap())
+                .unwrap()
+                .to_string(),
+            "http://app/"
+        );
     }
 }

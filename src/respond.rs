@@ -155,9 +155,30 @@ mod tests {
         let cases: Vec<(RequestError, u16)> = vec![
             (ProviderError::Timeout(Duration::from_secs(1)).into(), 503),
             (ProviderError::RateLimited { retry_after: None }.into(), 503),
-            (ProviderError::Unavailable { status: 503, code: "x".into() }.into(), 503),
-            (ProviderError::Unavailable { status: 500, code: "x".into() }.into(), 502),
-            (ProviderError::Rejected { status: 400, code: "invalid_grant".into() }.into(), 502),
+            (
+                ProviderError::Unavailable {
+                    status: 503,
+                    code: "x".into(),
+                }
+                .into(),
+                503,
+            ),
+            (
+                ProviderError::Unavailable {
+                    status: 500,
+                    code: "x".into(),
+                }
+                .into(),
+                502,
+            ),
+            (
+                ProviderError::Rejected {
+                    status: 400,
+                    code: "invalid_grant".into(),
+                }
+                .into(),
+                502,
+            ),
             (ProviderError::Malformed("x".into()).into(), 502),
             (ProviderError::Unreachable("x".into()).into(), 502),
             (ProviderError::MissingUser("/id".into()).into(), 502),
@@ -179,7 +200,10 @@ mod tests {
 
     #[test]
     fn rate_limits_carry_retry_after() {
-        let r = RequestError::from(ProviderError::RateLimited { retry_after: Some(12) }).render(true);
+        let r = RequestError::from(ProviderError::RateLimited {
+            retry_after: Some(12),
+        })
+        .render(true);
         assert_eq!(r.headers()[header::RETRY_AFTER], "12");
     }
 }

@@ -39,34 +39,47 @@ fn build<S>(source: S, env: &HashMap<String, String>) -> Result<Config, ConfigEr
 where
     S: config::Source + Send + Sync + 'static,
 {
-    let ours: HashMap<String, String> = env
+    let mut ours: HashMap<String, String> = env
         .iter()
         .filter(|(k, _)| k.starts_with("ROCKETGATE_") && !NOT_KEYS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let mut environment = Environment::with_prefix("ROCKETGATE")
+    // Lists are split here rather than by the config crate, whose list parsing would also
+    // turn a numeric-looking secret such as "0123" into the number 123.
+    let mut builder = config::Config::builder().add_source(source);
+    for key in LIST_KEYS {
+        let var = format!("ROCKETGATE_{}", key.replace('.', "__").to_ascii_uppercase());
+        if let Some(value) = ours.remove(&var) {
+            let items: Vec<String> = value
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            builder = builder
+                .set_override(*key, items)
+                .map_err(|e| ConfigError::Read(e.to_string()))?;
+        }
+    }
+    let explicit_id = ours.contains_key("ROCKETGATE_PROVIDER__CLIENT_ID");
+    let explicit_secret = ours.contains_key("ROCKETGATE_PROVIDER__CLIENT_SECRET");
+    let environment = Environment::with_prefix("ROCKETGATE")
         .prefix_separator("_")
         .separator("__")
-        .list_separator(",")
-        .try_parsing(false)
-        .source(Some(ours.clone()));
-    for key in LIST_KEYS {
-        environment = environment.with_list_parse_key(key);
-    }
-    let mut raw: RawConfig = config::Config::builder()
-        .add_source(source)
+        .source(Some(ours));
+    let mut raw: RawConfig = builder
         .add_source(environment)
         .build()
         .and_then(config::Config::try_deserialize)
         .map_err(|e| ConfigError::Read(e.to_string()))?;
 
     // Rocketpunch's own guide names these; honour them below our explicit keys.
-    if !ours.contains_key("ROCKETGATE_PROVIDER__CLIENT_ID") {
+    if !explicit_id {
         if let Some(id) = env.get("RP_CLIENT_ID") {
             raw.provider.client_id = Some(id.clone());
         }
     }
-    if !ours.contains_key("ROCKETGATE_PROVIDER__CLIENT_SECRET") {
+    if !explicit_secret {
         if let Some(secret) = env.get("RP_CLIENT_SECRET") {
             raw.provider.client_secret = Some(secret.clone());
             raw.provider.client_secret_file = None;

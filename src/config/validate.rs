@@ -86,14 +86,16 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             None
         }
     };
-    let refresh_before = duration(&mut p, "session.refresh_before", &raw.session.refresh_before, "5m");
+    let refresh_before = duration(
+        &mut p,
+        "session.refresh_before",
+        &raw.session.refresh_before,
+        "5m",
+    );
 
     let emails = p.take(
         "access.allowed_emails",
-        EmailPolicy::new(
-            raw.access.allowed_emails,
-            raw.access.allowed_email_domains,
-        ),
+        EmailPolicy::new(raw.access.allowed_emails, raw.access.allowed_email_domains),
     );
     let mut routes = Vec::new();
     for (i, route) in raw.access.skip_auth_routes.iter().enumerate() {
@@ -272,10 +274,11 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
     let scopes = raw
         .scopes
         .unwrap_or_else(|| vec!["profile:read".into(), "profile:email".into()]);
-    if scopes
-        .iter()
-        .any(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\'))
-    {
+    if scopes.iter().any(|s| {
+        s.is_empty()
+            || s.chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+    }) {
         p.add(
             "provider.scopes",
             "each scope must be a non-empty word without spaces, quotes or backslashes",

@@ -77,6 +77,9 @@ mod tests {
         };
         let v = json!({"account": {"uid": "x"}, "contact": ["e@f.g"], "nick": "n"});
         let id = identity(&v, &p).unwrap();
-        assert_eq!((id.user.as_str(), id.email.as_deref()), ("x", Some("e@f.g")));
+        assert_eq!(
+            (id.user.as_str(), id.email.as_deref()),
+            ("x", Some("e@f.g"))
+        );
     }
 }

@@ -183,7 +183,11 @@ impl OAuthClient {
 }
 
 /// Turns a status and body into the JSON value or the matching error.
-fn classify(status: StatusCode, retry_after: Option<u64>, body: &[u8]) -> Result<Value, ProviderError> {
+fn classify(
+    status: StatusCode,
+    retry_after: Option<u64>,
+    body: &[u8],
+) -> Result<Value, ProviderError> {
     let json: Option<Value> = serde_json::from_slice(body).ok();
     if status == StatusCode::TOO_MANY_REQUESTS {
         return Err(ProviderError::RateLimited { retry_after });
@@ -208,7 +212,9 @@ fn classify(status: StatusCode, retry_after: Option<u64>, body: &[u8]) -> Result
             code,
         })
     } else {
-        Err(ProviderError::Malformed(format!("unexpected status {status}")))
+        Err(ProviderError::Malformed(format!(
+            "unexpected status {status}"
+        )))
     }
 }
 
@@ -259,7 +265,9 @@ mod tests {
         ));
         assert!(matches!(
             classify(StatusCode::TOO_MANY_REQUESTS, Some(30), b""),
-            Err(ProviderError::RateLimited { retry_after: Some(30) })
+            Err(ProviderError::RateLimited {
+                retry_after: Some(30)
+            })
         ));
         assert!(matches!(
             classify(StatusCode::BAD_GATEWAY, None, b"<html>"),

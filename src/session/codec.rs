@@ -223,7 +223,13 @@ mod tests {
         let set = c.write(&session(10), &RequestCookies::default());
         assert_eq!(set.len(), 1);
         let s = &set[0];
-        for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age=3600"] {
+        for attr in [
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Max-Age=3600",
+        ] {
             assert!(s.contains(attr), "{s} lacks {attr}");
         }
         assert_eq!(c.open(&browser(&set)).unwrap().session, session(10));
@@ -252,7 +258,11 @@ mod tests {
         let jar = browser(&c.write(&session(9000), &RequestCookies::default()));
         let cleared = c.clear(&jar);
         assert!(cleared.iter().all(|s| s.contains("Max-Age=0")));
-        assert!(cleared.iter().any(|s| s.starts_with("_rg=;") || s.starts_with("_rg=")));
+        assert!(
+            cleared
+                .iter()
+                .any(|s| s.starts_with("_rg=;") || s.starts_with("_rg="))
+        );
         assert!(cleared.iter().any(|s| s.starts_with("_rg_2=")));
     }
 

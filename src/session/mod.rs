@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use codec::{CookieCodec, Opened};
-pub use cookies::RequestCookies;
-pub use seal::Sealer;
+pub use cookies::{RequestCookies, strip_cookies};
+pub use seal::{KeyAge, Sealer};
 
 /// Who the user is, as Rocketpunch's profile said at sign-in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,7 +41,10 @@ impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens")
             .field("access_token", &"<redacted>")
-            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "refresh_token",
+                &self.refresh_token.as_ref().map(|_| "<redacted>"),
+            )
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -124,9 +127,13 @@ mod tests {
         let s = session();
         let json = serde_json::to_vec(&s).unwrap();
         assert_eq!(Session::from_json(&json), Some(s.clone()));
-        let other_version = String::from_utf8(json.clone()).unwrap().replace("\"v\":1", "\"v\":2");
+        let other_version = String::from_utf8(json.clone())
+            .unwrap()
+            .replace("\"v\":1", "\"v\":2");
         assert_eq!(Session::from_json(other_version.as_bytes()), None);
-        let no_user = String::from_utf8(json).unwrap().replace("\"user\":\"1001\"", "\"user\":\"\"");
+        let no_user = String::from_utf8(json)
+            .unwrap()
+            .replace("\"user\":\"1001\"", "\"user\":\"\"");
         assert_eq!(Session::from_json(no_user.as_bytes()), None);
         assert_eq!(Session::from_json(b"not json"), None);
     }
@@ -134,6 +141,9 @@ mod tests {
     #[test]
     fn tokens_never_print() {
         let printed = format!("{:?}", session());
-        assert!(!printed.contains("\"at\"") && !printed.contains("rt\""), "{printed}");
+        assert!(
+            !printed.contains("\"at\"") && !printed.contains("rt\""),
+            "{printed}"
+        );
     }
 }

@@ -1,0 +1,228 @@
+//! The command line: run the proxy, run the demo, check a config, generate a secret.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::config::{self, Config, LogFormat};
+use crate::demo::{StandIn, StandInOptions, spawn_upstream};
+use crate::server;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rocketgate",
+    version,
+    about = "Authenticating reverse proxy for Rocketpunch sign-in"
+)]
+pub struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, env = "ROCKETGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a Rocketpunch stand-in, a demo app and the proxy in front of it, all on this machine.
+    Demo {
+        /// Where the proxy listens; open this address in a browser.
+        #[arg(long, default_value = "127.0.0.1:4180")]
+        listen: SocketAddr,
+        /// Lifetime of the stand-in's access tokens (`expires_in`), e.g. "20s" or "1h".
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        token_lifetime: Duration,
+    },
+    /// Validate the configuration and exit 0, or print every problem and exit 1.
+    CheckConfig,
+    /// Print a fresh random cookie secret (base64 of 32 bytes).
+    GenerateSecret,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    match cli.command {
+        Some(Command::GenerateSecret) => {
+            println!("{}", generate_secret());
+            ExitCode::SUCCESS
+        }
+        Some(Command::CheckConfig) => match load(cli.config, &env) {
+            Ok(_) => {
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some(Command::Demo {
+            listen,
+            token_lifetime,
+        }) => demo(listen, token_lifetime).await,
+        None => match load(cli.config, &env) {
+            Ok(config) => match TcpListener::bind(config.listen).await {
+                Ok(listener) => run_proxy(config, listener).await,
+                Err(e) => {
+                    eprintln!("listen: cannot bind {}: {e}", config.listen);
+                    ExitCode::FAILURE
+                }
+            },
+            Err(code) => code,
+        },
+    }
+}
+
+/// 32 random bytes in standard base64: exactly what `cookie.secret` takes.
+pub fn generate_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn load(path: Option<PathBuf>, env: &HashMap<String, String>) -> Result<Config, ExitCode> {
+    let Some(path) = path else {
+        eprintln!("no configuration: pass --config FILE or set ROCKETGATE_CONFIG");
+        return Err(ExitCode::from(2));
+    };
+    config::load(&path, env).map_err(|e| {
+        eprintln!("invalid configuration in {}:", path.display());
+        for problem in e.problems() {
+            eprintln!("  {problem}");
+        }
+        ExitCode::FAILURE
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROCKETGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Logs the effective configuration (never a secret) and serves until SIGTERM/SIGINT.
+pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
+    init_logging(config.log_format);
+    tracing::info!(
+        listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
+        upstream = %config.upstream,
+        public_url = %config.public_url,
+        authorize_url = %config.provider.authorize_url,
+        token_url = %config.provider.token_url,
+        profile_url = %config.provider.profile_url,
+        client_id = %config.provider.client_id,
+        scopes = %config.provider.scopes.join(" "),
+        cookie = %config.cookie.name,
+        cookie_secure = config.cookie.secure,
+        cookie_keys = config.cookie.keys.len(),
+        cookie_expire = ?config.cookie.expire,
+        refresh_before = ?config.session.refresh_before,
+        email_policy_open = config.access.emails.is_open(),
+        skip_routes = !config.access.skip_routes.is_empty(),
+        "rocketgate starting"
+    );
+    let app = match App::new(config) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("upstream: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    server::serve(app, listener, server::shutdown_signal()).await;
+    tracing::info!("rocketgate stopped");
+    ExitCode::SUCCESS
+}
+
+/// The TOML for a proxy in front of `upstream`, signing in at the stand-in on `provider`.
+pub fn demo_config(
+    public: SocketAddr,
+    upstream: SocketAddr,
+    provider: SocketAddr,
+    client_secret: &str,
+) -> String {
+    format!(
+        r#"
+listen = "{public}"
+upstream = "http://{upstream}"
+public_url = "http://{public}"
+
+[provider]
+client_id = "demo-client"
+client_secret = "{client_secret}"
+authorize_url = "http://{provider}/oauth/authorize"
+token_url = "http://{provider}/oauth/token"
+profile_url = "http://{provider}/api/v1/profiles/me"
+
+[cookie]
+secret = "{secret}"
+secure = false
+"#,
+        secret = generate_secret(),
+    )
+}
+
+async fn demo(listen: SocketAddr, token_lifetime: Duration) -> ExitCode {
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr).await.map_err(|e| {
+            eprintln!("cannot listen on {addr}: {e}");
+            ExitCode::FAILURE
+        })
+    };
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let (proxy, provider, upstream) = match (
+        bind(listen).await,
+        bind(loopback).await,
+        bind(loopback).await,
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (Err(code), _, _) | (_, Err(code), _) | (_, _, Err(code)) => return code,
+    };
+    let (Ok(proxy_addr), Ok(provider_addr), Ok(upstream_addr)) = (
+        proxy.local_addr(),
+        provider.local_addr(),
+        upstream.local_addr(),
+    ) else {
+        eprintln!("cannot read the listening addresses");
+        return ExitCode::FAILURE;
+    };
+    let client_secret = generate_secret();
+    let standin = StandIn::new(StandInOptions {
+        client_id: "demo-client".into(),
+        client_secret: client_secret.clone(),
+        redirect_uri: format!("http://{proxy_addr}/oauth2/callback"),
+        access_token_ttl: token_lifetime,
+        ..StandInOptions::default()
+    });
+    let _provider_task = standin.spawn(provider);
+    let _upstream_task = spawn_upstream(upstream);
+    let toml = demo_config(proxy_addr, upstream_addr, provider_addr, &client_secret);
+    let config = match config::load_from_str(&toml, &HashMap::new()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("demo configuration refused (a bug): {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!();
+    println!("  rocketgate demo is running.");
+    println!();
+    println!("    Open  http://{proxy_addr}/  and sign in on the Rocketpunch stand-in.");
+    println!();
+    println!("    stand-in provider  http://{provider_addr}/oauth/authorize");
+    println!("    demo upstream      http://{upstream_addr}/ (direct, no sign-in)");
+    println!(
+        "    access tokens      expire after {}",
+        humantime::format_duration(token_lifetime)
+    );
+    println!();
+    println!("  Press Ctrl-C to stop.");
+    println!();
+    run_proxy(config, proxy).await
+}

@@ -1,0 +1,322 @@
+//! Shared helpers for end-to-end tests: a real rocketgate server on a 127.0.0.1 port, the
+//! demo's Rocketpunch stand-in, the demo (echo) upstream, and a browser-like client.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, HeaderMap, HeaderValue, LOCATION};
+use reqwest::redirect::Policy;
+use rocketgate::app::App;
+use rocketgate::demo::{StandIn, StandInOptions, spawn_upstream};
+use rocketgate::{cli, config, server};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const HTML: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// Knobs a test can turn: config overrides as `ROCKETGATE_*` variables, stand-in options.
+#[derive(Default)]
+pub struct Options {
+    pub env: Vec<(&'static str, String)>,
+    pub standin: StandInOptions,
+    /// Use this upstream address instead of the demo upstream.
+    pub upstream: Option<SocketAddr>,
+}
+
+impl Options {
+    pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.env.push((key, value.into()));
+        self
+    }
+}
+
+/// One running proxy with its stand-in provider and upstream.
+pub struct Stack {
+    pub proxy: SocketAddr,
+    pub provider: SocketAddr,
+    pub upstream: SocketAddr,
+    pub standin: Arc<StandIn>,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<()>,
+}
+
+async fn loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0")
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Stack::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Stack {
+        init_crypto();
+        let proxy_listener = loopback().await;
+        let provider_listener = loopback().await;
+        let proxy = proxy_listener.local_addr().unwrap();
+        let provider = provider_listener.local_addr().unwrap();
+        let upstream = match options.upstream {
+            Some(addr) => addr,
+            None => {
+                let l = loopback().await;
+                let addr = l.local_addr().unwrap();
+                spawn_upstream(l);
+                addr
+            }
+        };
+        let secret = "stack-client-secret".to_owned();
+        let standin = StandIn::new(StandInOptions {
+            client_id: "demo-client".into(),
+            client_secret: secret.clone(),
+            redirect_uri: format!("http://{proxy}/oauth2/callback"),
+            ..options.standin
+        });
+        standin.spawn(provider_listener);
+        let toml = cli::demo_config(proxy, upstream, provider, &secret);
+        let env: HashMap<String, String> = options
+            .env
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        let config = config::load_from_str(&toml, &env).expect("test config is valid");
+        let app = App::new(config).expect("app starts");
+        let (tx, rx) = oneshot::channel::<()>();
+        let served = tokio::spawn(server::serve(app, proxy_listener, async move {
+            let _ = rx.await;
+        }));
+        Stack {
+            proxy,
+            provider,
+            upstream,
+            standin,
+            shutdown: Some(tx),
+            served,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.proxy, path)
+    }
+
+    /// A browser: keeps cookies, does not follow redirects (tests look at each hop), asks for HTML.
+    pub fn browser(&self) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(HTML));
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Browser {
+            client,
+            jar,
+            proxy: self.proxy,
+        }
+    }
+
+    /// A plain client: no cookie store, no redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap()
+    }
+
+    /// Stops the proxy gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.served).await;
+    }
+}
+
+pub fn init_crypto() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+pub struct Browser {
+    pub client: reqwest::Client,
+    pub jar: Arc<reqwest::cookie::Jar>,
+    proxy: SocketAddr,
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location on {}", response.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// All `Set-Cookie` header values of a response.
+pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut fields = Vec::new();
+    for input in html.split("<input").skip(1) {
+        let tag = &input[..input.find('>').unwrap_or(input.len())];
+        if !tag.contains("type=\"hidden\"") {
+            continue;
+        }
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            tag.find(&key).map(|i| {
+                let rest = &tag[i + key.len()..];
+                unescape(&rest[..rest.find('"').unwrap_or(rest.len())])
+            })
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            fields.push((n, v));
+        }
+    }
+    fields
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+impl Browser {
+    pub async fn get(&self, url: &str) -> reqwest::Response {
+        self.client.get(url).send().await.expect("request")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.proxy, path)
+    }
+
+    /// On the stand-in's consent page at `authorize_url`, press Approve (as `user`) or Deny;
+    /// returns the stand-in's redirect (to our callback).
+    pub async fn consent(
+        &self,
+        authorize_url: &str,
+        user: &str,
+        approve: bool,
+    ) -> reqwest::Response {
+        let page = self.get(authorize_url).await;
+        assert_eq!(page.status(), 200, "consent page for {authorize_url}");
+        let html = page.text().await.unwrap();
+        let mut form = hidden_fields(&html);
+        form.push(("user".into(), user.into()));
+        form.push((
+            "decision".into(),
+            if approve { "approve" } else { "deny" }.into(),
+        ));
+        let action = authorize_url.split('?').next().unwrap();
+        self.client
+            .post(action)
+            .form(&form)
+            .send()
+            .await
+            .expect("consent post")
+    }
+
+    /// Signs in through the whole flow starting from `path`, as demo user `user` ("1001" is ada);
+    /// returns the final response from the proxy (the page at `path`).
+    pub async fn login_as(&self, path: &str, user: &str) -> reqwest::Response {
+        let first = self.get(&self.url(path)).await;
+        assert_eq!(
+            first.status(),
+            302,
+            "unauthenticated navigation must redirect"
+        );
+        let authorize = location(&first);
+        let back = self.consent(&authorize, user, true).await;
+        assert_eq!(back.status(), 302, "stand-in redirects back");
+        let callback = self.get(&location(&back)).await;
+        assert_eq!(
+            callback.status(),
+            302,
+            "callback redirects to the return URL"
+        );
+        let target = location(&callback);
+        assert!(target.starts_with('/'), "{target}");
+        self.get(&self.url(&target)).await
+    }
+
+    pub async fn login(&self, path: &str) -> reqwest::Response {
+        self.login_as(path, "1001").await
+    }
+
+    /// The value of a cookie the jar holds for the proxy, by name.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let url = format!("http://{}/", self.proxy).parse().unwrap();
+        let header = self.jar.cookies(&url)?;
+        header.to_str().ok()?.split("; ").find_map(|pair| {
+            let (n, v) = pair.split_once('=')?;
+            (n == name).then(|| v.to_owned())
+        })
+    }
+
+    /// The whole `Cookie` header the jar would send to the proxy.
+    pub fn cookie_header(&self) -> String {
+        use reqwest::cookie::CookieStore;
+        let url = format!("http://{}/", self.proxy).parse().unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|h| h.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// The demo upstream's JSON echo of what it received.
+#[derive(serde::Deserialize, Debug)]
+pub struct Echo {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body_bytes: u64,
+}
+
+impl Echo {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// Waits until `addr` accepts TCP connections (bounded), for servers in other processes.
+pub async fn wait_for_port(addr: SocketAddr) {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{addr} never accepted connections");
+}
