@@ -334,3 +334,38 @@ async fn serves_h2c_too() {
     assert_eq!(echo["version"], "HTTP/2.0");
     assert_eq!(echo["uri"], "/h2?x=1");
 }
+
+/// Resident set size of this process, in KiB (Linux only).
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Slow in debug builds, hence ignored; run with
+/// `cargo test --release --lib large_upload -- --ignored`.
+#[tokio::test]
+#[ignore]
+async fn large_upload_in_flat_memory() {
+    let h = start().await;
+    const CHUNK: usize = 1024 * 1024;
+    const CHUNKS: usize = 1024; // 1 GiB
+    let chunk = bytes::Bytes::from(vec![1u8; CHUNK]);
+    let before = rss_kib().unwrap_or(0);
+    let stream = futures_util::stream::iter(
+        (0..CHUNKS).map(move |_| Ok::<_, std::io::Error>(chunk.clone())),
+    );
+    let echo: Value = h
+        .client
+        .post(h.url("/big"))
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echo["body_bytes"], (CHUNK * CHUNKS) as u64);
+    let grown_mib = rss_kib().unwrap_or(0).saturating_sub(before) / 1024;
+    assert!(grown_mib < 64, "RSS grew by {grown_mib} MiB");
+}
