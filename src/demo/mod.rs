@@ -52,6 +52,11 @@ pub enum DemoError {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CloseConnection;
 
+/// Request extension set by [`serve`]: the client's socket address, so
+/// handlers can keep test-only routes to loopback clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// Serves `handler` on every connection accepted from `listener`.
 ///
 /// Uses hyper-util's auto builder so clients may speak HTTP/1.1 or h2c, and
@@ -64,8 +69,8 @@ where
 {
     tokio::spawn(async move {
         loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _peer)) => stream,
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
                 Err(err) => {
                     // Usually EMFILE or a connection reset before accept: back
                     // off briefly instead of spinning, then keep serving.
@@ -76,7 +81,8 @@ where
             };
             let handler = handler.clone();
             tokio::spawn(async move {
-                let service = service_fn(move |req| {
+                let service = service_fn(move |mut req: Request<Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
                     let fut = handler(req);
                     async move {
                         let resp = fut.await;

@@ -70,14 +70,14 @@ impl Default for StandInOptions {
 
 /// Request counters, so tests can assert how often the gate talked to the provider.
 ///
-/// Grant counters count grant requests from an authenticated client, whether or
-/// not the grant then succeeds: a test that expects "exactly one refresh" must
+/// Grant counters count well-formed grant requests (all required parameters
+/// present) from an authenticated client, whether or not the grant then succeeds: a test that expects "exactly one refresh" must
 /// also catch a second, failing one.
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
 pub struct Stats {
-    /// `grant_type=authorization_code` requests from the authenticated client.
+    /// Well-formed `grant_type=authorization_code` requests from the client.
     pub authorization_code_grants: u64,
-    /// `grant_type=refresh_token` requests from the authenticated client.
+    /// Well-formed `grant_type=refresh_token` requests from the client.
     pub refresh_token_grants: u64,
     /// Every request to `GET /api/v1/profiles/me`, faulted or not.
     pub profile_calls: u64,

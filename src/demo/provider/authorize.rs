@@ -34,7 +34,7 @@ pub(super) fn show(standin: &StandIn, req: &Request<Incoming>) -> Response<Body>
     };
     let valid = match validate(standin, &params) {
         Ok(valid) => valid,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let carried: Vec<(&str, &str)> = CARRIED_FIELDS
         .iter()
@@ -73,7 +73,7 @@ pub(super) async fn decide(standin: &StandIn, req: Request<Incoming>) -> Respons
     };
     let valid = match validate(standin, &params) {
         Ok(valid) => valid,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match params.get("decision") {
         Some("deny") => redirect_with(
@@ -117,27 +117,30 @@ pub(super) async fn decide(standin: &StandIn, req: Request<Incoming>) -> Respons
 /// Checks an authorization request like league does. Problems with the client
 /// or redirect URI get an error page (never a redirect to an unverified URI);
 /// everything else is reported to the client through the redirect.
-fn validate<'a>(standin: &StandIn, params: &'a Params) -> Result<Validated<'a>, Response<Body>> {
+fn validate<'a>(
+    standin: &StandIn,
+    params: &'a Params,
+) -> Result<Validated<'a>, Box<Response<Body>>> {
     if params.get("client_id") != Some(standin.opts.client_id.as_str()) {
-        return Err(html(
+        return Err(Box::new(html(
             StatusCode::BAD_REQUEST,
             pages::error(
                 "Unknown application",
                 "The client_id is missing or not registered with Rocketpunch.",
             ),
-        ));
+        )));
     }
     let redirect_uri = match params.get("redirect_uri") {
         Some(uri) if uri == standin.opts.redirect_uri => uri,
         _ => {
-            return Err(html(
+            return Err(Box::new(html(
                 StatusCode::BAD_REQUEST,
                 pages::error(
                     "Invalid redirect URI",
                     "The redirect_uri is missing or does not exactly match the one \
                      registered for this application.",
                 ),
-            ));
+            )));
         }
     };
     let state = params.get_raw("state");
@@ -149,11 +152,11 @@ fn validate<'a>(standin: &StandIn, params: &'a Params) -> Result<Validated<'a>, 
         )
     };
     if params.get("response_type") != Some("code") {
-        return Err(fail(
+        return Err(Box::new(fail(
             "unsupported_response_type",
             "The authorization server does not support obtaining an authorization code \
              using this method.",
-        ));
+        )));
     }
     let scopes: Vec<&str> = params
         .get("scope")
@@ -162,25 +165,25 @@ fn validate<'a>(standin: &StandIn, params: &'a Params) -> Result<Validated<'a>, 
         .filter(|s| !s.is_empty())
         .collect();
     if scopes.iter().any(|s| pages::describe_scope(s).is_none()) {
-        return Err(fail(
+        return Err(Box::new(fail(
             "invalid_scope",
             "The requested scope is invalid, unknown, or malformed",
-        ));
+        )));
     }
     let challenge = match params.get("code_challenge") {
         None => None,
         Some(challenge) => {
             let Some(method) = ChallengeMethod::parse(params.get("code_challenge_method")) else {
-                return Err(fail(
+                return Err(Box::new(fail(
                     "invalid_request",
                     "Code challenge method must be one of `plain`, `S256`",
-                ));
+                )));
             };
             if !is_valid_challenge(challenge) {
-                return Err(fail(
+                return Err(Box::new(fail(
                     "invalid_request",
                     "Code challenge must follow the specifications of RFC-7636.",
-                ));
+                )));
             }
             Some((challenge.to_owned(), method))
         }

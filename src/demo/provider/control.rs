@@ -1,5 +1,6 @@
 //! `/_standin/*`: remote control for e2e tests that run the stand-in in
-//! another process. Only ever bound to loopback, so it has no authentication.
+//! another process. It has no authentication, so it answers loopback clients
+//! only, even if someone binds the stand-in to a public address.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
-use crate::demo::Body;
+use crate::demo::{Body, PeerAddr};
 
 use super::params::Params;
 use super::responses::json;
@@ -19,6 +20,18 @@ const MAX_HANG_MS: u64 = 600_000;
 const DEFAULT_HANG_MS: u64 = 30_000;
 
 pub(super) fn handle(standin: &StandIn, req: &Request<Incoming>) -> Response<Body> {
+    // Requests handed to `StandIn::handle` directly (not via `serve`) carry no
+    // peer address; those come from in-process tests and are trusted.
+    let remote = req
+        .extensions()
+        .get::<PeerAddr>()
+        .is_some_and(|PeerAddr(peer)| !peer.ip().to_canonical().is_loopback());
+    if remote {
+        return super::responses::api_error(
+            StatusCode::NOT_FOUND,
+            "The requested resource was not found.",
+        );
+    }
     let params = match Params::parse(req.uri().query().unwrap_or("").as_bytes()) {
         Ok(params) => params,
         Err(name) => return bad(&format!("`{name}` given more than once")),

@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn pkce_s256_matches_rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEKXtPsSCGsPJuJfJyeX6YVn0PLkpE";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert!(ChallengeMethod::S256.verify(challenge, verifier));
         assert!(!ChallengeMethod::S256.verify(challenge, "wrong"));
         assert!(ChallengeMethod::Plain.verify("abc", "abc"));
