@@ -85,15 +85,15 @@ pub fn add_upstream_identity(headers: &mut HeaderMap, session: &Session, setting
     if let Some(v) = id.preferred_username.as_deref().and_then(value) {
         headers.insert(X_FORWARDED_PREFERRED_USERNAME.clone(), v);
     }
-    if settings.pass_access_token {
-        if let Some(v) = value(&session.tokens.access_token) {
-            headers.insert(X_FORWARDED_ACCESS_TOKEN.clone(), v);
-        }
+    if settings.pass_access_token
+        && let Some(v) = value(&session.tokens.access_token)
+    {
+        headers.insert(X_FORWARDED_ACCESS_TOKEN.clone(), v);
     }
-    if settings.pass_authorization_header {
-        if let Some(v) = value(&format!("Bearer {}", session.tokens.access_token)) {
-            headers.insert(AUTHORIZATION, v);
-        }
+    if settings.pass_authorization_header
+        && let Some(v) = value(&format!("Bearer {}", session.tokens.access_token))
+    {
+        headers.insert(AUTHORIZATION, v);
     }
 }
 
@@ -114,10 +114,10 @@ pub fn add_auth_request_identity(
     if let Some(v) = id.preferred_username.as_deref().and_then(value) {
         headers.insert(X_AUTH_REQUEST_PREFERRED_USERNAME.clone(), v);
     }
-    if settings.pass_access_token {
-        if let Some(v) = value(&session.tokens.access_token) {
-            headers.insert(X_AUTH_REQUEST_ACCESS_TOKEN.clone(), v);
-        }
+    if settings.pass_access_token
+        && let Some(v) = value(&session.tokens.access_token)
+    {
+        headers.insert(X_AUTH_REQUEST_ACCESS_TOKEN.clone(), v);
     }
 }
 

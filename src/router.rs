@@ -37,8 +37,8 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, conn: ConnInfo) -> Re
         method = %method,
         path = %path,
         status,
-        latency_ms = elapsed.as_secs_f64() * 1000.0,
-        user = user.as_ref().map_or("-", |u| u.0.as_str()),
+        latency_ms = elapsed.as_micros() as f64 / 1000.0,
+        user = %user.as_ref().map_or("-", |u| u.0.as_str()),
     );
     response
 }

@@ -74,16 +74,12 @@ where
         .map_err(|e| ConfigError::Read(e.to_string()))?;
 
     // Rocketpunch's own guide names these; honour them below our explicit keys.
-    if !explicit_id {
-        if let Some(id) = env.get("RP_CLIENT_ID") {
-            raw.provider.client_id = Some(id.clone());
-        }
+    if !explicit_id && let Some(id) = env.get("RP_CLIENT_ID") {
+        raw.provider.client_id = Some(id.clone());
     }
-    if !explicit_secret {
-        if let Some(secret) = env.get("RP_CLIENT_SECRET") {
-            raw.provider.client_secret = Some(secret.clone());
-            raw.provider.client_secret_file = None;
-        }
+    if !explicit_secret && let Some(secret) = env.get("RP_CLIENT_SECRET") {
+        raw.provider.client_secret = Some(secret.clone());
+        raw.provider.client_secret_file = None;
     }
     validate(raw)
 }

@@ -175,3 +175,6 @@ impl ConfigError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

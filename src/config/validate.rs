@@ -43,13 +43,13 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         .and_then(|v| p.take("upstream", http_url(v)));
     let public_url = required(&mut p, "public_url", raw.public_url.as_deref())
         .and_then(|v| p.take("public_url", http_url(v)));
-    if let Some(url) = &public_url {
-        if url.path() != "/" || url.query().is_some() {
-            p.add(
-                "public_url",
-                "must be scheme and host only (rocketgate owns /oauth2 at the root)",
-            );
-        }
+    if let Some(url) = &public_url
+        && (url.path() != "/" || url.query().is_some())
+    {
+        p.add(
+            "public_url",
+            "must be scheme and host only (rocketgate owns /oauth2 at the root)",
+        );
     }
     let upstream_timeout = duration(&mut p, "upstream_timeout", &raw.upstream_timeout, "30s");
     let shutdown_delay = duration(&mut p, "shutdown_delay", &raw.shutdown_delay, "5s");

@@ -71,10 +71,10 @@ pub fn strip_cookies(headers: &mut HeaderMap, ours: impl Fn(&str) -> bool) {
     }
     let joined = kept.join("; ");
     headers.remove(COOKIE);
-    if !joined.is_empty() {
-        if let Ok(value) = http::HeaderValue::from_str(&joined) {
-            headers.insert(COOKIE, value);
-        }
+    if !joined.is_empty()
+        && let Ok(value) = http::HeaderValue::from_str(&joined)
+    {
+        headers.insert(COOKIE, value);
     }
 }
 

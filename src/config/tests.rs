@@ -1,0 +1,340 @@
+//! One test per configuration problem: each must name its key.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use super::*;
+
+const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // 32 bytes
+
+fn minimal() -> String {
+    format!(
+        r#"
+upstream = "http://127.0.0.1:8080"
+public_url = "https://app.example.com"
+[provider]
+client_id = "id"
+client_secret = "secret"
+[cookie]
+secret = "{SECRET}"
+"#
+    )
+}
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn problems(toml: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    match load_from_str(toml, &env(vars)) {
+        Ok(_) => Vec::new(),
+        Err(e) => e.problems().iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Asserts that loading fails with a problem that starts with `expected`.
+fn refused(toml: &str, vars: &[(&str, &str)], expected: &str) {
+    let found = problems(toml, vars);
+    assert!(
+        found.iter().any(|p| p.starts_with(expected)),
+        "expected a problem starting with {expected:?}, got {found:#?}"
+    );
+}
+
+#[test]
+fn minimal_config_gets_rocketpunch_defaults() {
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert_eq!(c.listen.to_string(), "0.0.0.0:4180");
+    assert_eq!(c.provider.authorize_url.as_str(), DEFAULT_AUTHORIZE_URL);
+    assert_eq!(c.provider.token_url.as_str(), DEFAULT_TOKEN_URL);
+    assert_eq!(c.provider.profile_url.as_str(), DEFAULT_PROFILE_URL);
+    assert_eq!(c.provider.scopes, vec!["profile:read", "profile:email"]);
+    assert_eq!(c.provider.claims.user, "/id");
+    assert_eq!(c.cookie.name, "_rocketgate");
+    assert!(c.cookie.secure, "https public_url: secure cookies");
+    assert_eq!(c.cookie.same_site, cookie::SameSite::Lax);
+    assert_eq!(c.cookie.expire, Duration::from_secs(7 * 86400));
+    assert_eq!(c.session.refresh_before, Duration::from_secs(300));
+    assert_eq!(c.session.store, SessionStoreKind::Cookie);
+    assert_eq!(c.shutdown_delay, Duration::from_secs(5));
+    assert!(c.access.emails.is_open());
+    assert!(c.access.skip_routes.is_empty());
+    assert_eq!(c.redirect_uri(), "https://app.example.com/oauth2/callback");
+    assert!(
+        !format!("{c:?}").contains("\"secret\""),
+        "Debug never prints secrets"
+    );
+}
+
+#[test]
+fn missing_required_keys_are_each_named() {
+    let found = problems("", &[]);
+    for key in [
+        "upstream: is required",
+        "public_url: is required",
+        "provider.client_id: is required",
+        "provider.client_secret: is required",
+        "cookie.secret: is required",
+    ] {
+        assert!(
+            found.iter().any(|p| p == key || p.starts_with(key)),
+            "{key} missing in {found:#?}"
+        );
+    }
+}
+
+#[test]
+fn short_cookie_secret_says_how_long_it_was() {
+    let toml = minimal().replace(SECRET, "aGVsbG8=");
+    let found = problems(&toml, &[]);
+    assert_eq!(found, vec!["cookie.secret: must decode to 32 bytes, got 5"]);
+}
+
+#[test]
+fn cookie_secret_must_be_base64() {
+    refused(
+        &minimal().replace(SECRET, "not base64 !!"),
+        &[],
+        "cookie.secret: must be base64",
+    );
+}
+
+#[test]
+fn upstream_and_public_url_must_be_http_urls() {
+    refused(
+        &minimal().replace("http://127.0.0.1:8080", "ftp://x"),
+        &[],
+        "upstream: must be an http:// or https:// URL",
+    );
+    refused(
+        &minimal().replace("http://127.0.0.1:8080", "127.0.0.1:8080"),
+        &[],
+        "upstream: must be an http:// or https:// URL",
+    );
+    refused(
+        &minimal().replace("https://app.example.com", "app.example.com"),
+        &[],
+        "public_url: must be an http:// or https:// URL",
+    );
+    refused(
+        &minimal().replace("https://app.example.com", "https://app.example.com/sub"),
+        &[],
+        "public_url: must be scheme and host only",
+    );
+    refused(
+        &minimal().replace("http://127.0.0.1:8080", "http://user:pw@app"),
+        &[],
+        "upstream: must not contain a user name",
+    );
+}
+
+#[test]
+fn bad_skip_route_regex_names_its_index() {
+    let toml = format!(
+        "{}\n[access]\nskip_auth_routes = [\"^/ok\", \"GET=^/bad(\"]\n",
+        minimal()
+    );
+    refused(&toml, &[], "access.skip_auth_routes[1]:");
+}
+
+#[test]
+fn bad_redirect_domain_and_allowed_email_are_named() {
+    let toml = format!(
+        "{}\n[access]\nredirect_domains = [\"ok.example\", \"bad:port\"]\n",
+        minimal()
+    );
+    refused(&toml, &[], "access.redirect_domains[1]:");
+    let toml = format!("{}\n[access]\nallowed_emails = [\"a@b@c\"]\n", minimal());
+    refused(&toml, &[], "access.allowed_emails:");
+}
+
+#[test]
+fn same_site_values() {
+    let with = |v: &str| format!("{}same_site = \"{v}\"\n", minimal());
+    refused(
+        &with("sometimes"),
+        &[],
+        "cookie.same_site: must be \"lax\", \"strict\" or \"none\"",
+    );
+    assert!(problems(&with("Strict"), &[]).is_empty());
+    let insecure = format!("{}same_site = \"none\"\nsecure = false\n", minimal());
+    refused(
+        &insecure,
+        &[],
+        "cookie.same_site: \"none\" requires cookie.secure = true",
+    );
+}
+
+#[test]
+fn durations_are_humantime() {
+    let toml = format!("shutdown_delay = \"5 parsecs\"\n{}", minimal());
+    refused(&toml, &[], "shutdown_delay: must be a duration");
+    let toml = format!("{}\n[session]\nrefresh_before = \"90s\"\n", minimal());
+    assert_eq!(
+        load_from_str(&toml, &HashMap::new())
+            .unwrap()
+            .session
+            .refresh_before,
+        Duration::from_secs(90)
+    );
+    let toml = format!("{}expire = \"10s\"\n", minimal());
+    refused(&toml, &[], "cookie.expire: must be at least one minute");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_refused() {
+    let toml = format!("{}\nsecert = \"typo\"\n", minimal());
+    let found = problems(&toml, &[]);
+    assert!(found.iter().any(|p| p.contains("secert")), "{found:#?}");
+    let toml = format!("{}secure = \"maybe\"\n", minimal());
+    assert!(!problems(&toml, &[]).is_empty());
+}
+
+#[test]
+fn redis_store_is_refused_clearly_until_it_exists() {
+    let toml = format!("{}\n[session]\nstore = \"redis\"\n", minimal());
+    refused(&toml, &[], "session.store: \"redis\" is not available");
+    let toml = format!("{}\n[session]\nstore = \"memcached\"\n", minimal());
+    refused(&toml, &[], "session.store: must be \"cookie\" or \"redis\"");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let toml = "upstream = \"ftp://x\"\nlog_format = \"xml\"\n[cookie]\nsecret = \"aGVsbG8=\"\nsame_site = \"x\"\n";
+    let found = problems(toml, &[]);
+    assert!(found.len() >= 5, "{found:#?}");
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let c = load_from_str(
+        &minimal(),
+        &env(&[
+            ("ROCKETGATE_PROVIDER__CLIENT_SECRET", "0123"),
+            ("ROCKETGATE_UPSTREAM", "http://10.0.0.1:9000"),
+            (
+                "ROCKETGATE_PROVIDER__SCOPES",
+                "profile:read, profile:email,extra",
+            ),
+            ("ROCKETGATE_COOKIE__SECURE", "false"),
+            ("ROCKETGATE_CONFIG", "/ignored/path.toml"),
+            ("UNRELATED", "x"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.provider.client_secret.expose(),
+        "0123",
+        "numeric-looking secrets stay strings"
+    );
+    assert_eq!(c.upstream.as_str(), "http://10.0.0.1:9000/");
+    assert_eq!(
+        c.provider.scopes,
+        vec!["profile:read", "profile:email", "extra"]
+    );
+    assert!(!c.cookie.secure);
+}
+
+#[test]
+fn rocketpunch_guide_variables_are_honoured_below_ours() {
+    let toml = minimal().replace("client_id = \"id\"\nclient_secret = \"secret\"\n", "");
+    let c = load_from_str(
+        &toml,
+        &env(&[("RP_CLIENT_ID", "rp-id"), ("RP_CLIENT_SECRET", "rp-secret")]),
+    )
+    .unwrap();
+    assert_eq!(c.provider.client_id, "rp-id");
+    assert_eq!(c.provider.client_secret.expose(), "rp-secret");
+    let c = load_from_str(
+        &toml,
+        &env(&[
+            ("RP_CLIENT_ID", "rp-id"),
+            ("ROCKETGATE_PROVIDER__CLIENT_ID", "ours"),
+            ("RP_CLIENT_SECRET", "rp-secret"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.provider.client_id, "ours");
+}
+
+#[test]
+fn secrets_can_come_from_files() {
+    let dir = std::env::temp_dir().join(format!("rocketgate-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let client = dir.join("client_secret");
+    let cookie = dir.join("cookie_secret");
+    std::fs::File::create(&client)
+        .unwrap()
+        .write_all(b"from-file\n")
+        .unwrap();
+    std::fs::File::create(&cookie)
+        .unwrap()
+        .write_all(format!("{SECRET}\n").as_bytes())
+        .unwrap();
+    let toml = minimal()
+        .replace(
+            "client_secret = \"secret\"",
+            &format!("client_secret_file = {:?}", client.display().to_string()),
+        )
+        .replace(
+            &format!("secret = \"{SECRET}\""),
+            &format!("secret_file = {:?}", cookie.display().to_string()),
+        );
+    let c = load_from_str(&toml, &HashMap::new()).unwrap();
+    assert_eq!(c.provider.client_secret.expose(), "from-file");
+    assert_eq!(c.cookie.keys.len(), 1);
+
+    let missing = toml.replace(
+        "client_secret",
+        "client_secret_file = \"/nonexistent/x\"\n#",
+    );
+    refused(&missing, &[], "provider.client_secret_file: cannot read");
+    let both = minimal().replace(
+        "client_secret = \"secret\"",
+        "client_secret = \"a\"\nclient_secret_file = \"/x\"",
+    );
+    refused(&both, &[], "provider.client_secret: set either");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn secrets_list_rotates_keys() {
+    let other = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
+    let toml = minimal().replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secrets = [\"{other}\", \"{SECRET}\"]"),
+    );
+    let c = load_from_str(&toml, &HashMap::new()).unwrap();
+    assert_eq!(c.cookie.keys.len(), 2);
+    let bad = minimal().replace(
+        &format!("secret = \"{SECRET}\""),
+        &format!("secrets = [\"{other}\", \"aGVsbG8=\"]"),
+    );
+    refused(
+        &bad,
+        &[],
+        "cookie.secrets[1]: must decode to 32 bytes, got 5",
+    );
+}
+
+#[test]
+fn claim_pointers_must_be_json_pointers() {
+    let toml = minimal().replace("[cookie]", "[provider.claims]\nemail = \"email\"\n[cookie]");
+    refused(&toml, &[], "provider.claims.email: must be a JSON pointer");
+}
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = include_str!("../../config/rocketgate.toml");
+    let c = load_from_str(
+        text,
+        &env(&[
+            ("ROCKETGATE_PROVIDER__CLIENT_SECRET", "s"),
+            ("ROCKETGATE_COOKIE__SECRET", SECRET),
+        ]),
+    );
+    assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+}
