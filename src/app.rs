@@ -8,6 +8,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::OAuthClient;
 use crate::proxy::{ProxyError, Upstream};
+use crate::refresh::Refresher;
 use crate::session::{CookieCodec, Sealer};
 
 /// How long a login may take from `/oauth2/start` to the callback.
@@ -16,9 +17,10 @@ pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 pub struct App {
     pub config: Config,
     pub codec: CookieCodec,
-    pub oauth: OAuthClient,
+    pub oauth: Arc<OAuthClient>,
     pub upstream: Upstream,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
+    pub refresher: Refresher,
     /// States already used at the callback: a replayed callback is refused even if the
     /// attacker also kept the CSRF cookie. Entries outlive the login window.
     pub used_states: moka::future::Cache<String, ()>,
@@ -35,11 +37,21 @@ impl App {
             config.cookie.expire,
         );
         let upstream = Upstream::new(&config.upstream, config.upstream_timeout)?;
+        let oauth = Arc::new(OAuthClient::new(&config));
+        let metrics = Arc::new(Metrics::new());
+        let refresher = Refresher::new(
+            oauth.clone(),
+            metrics.clone(),
+            config.session.refresh_before,
+            config.session.refresh_profile,
+            config.session.rotation_grace,
+        );
         Ok(Arc::new(Self {
-            oauth: OAuthClient::new(&config),
+            oauth,
             codec,
             upstream,
-            metrics: Metrics::new(),
+            metrics,
+            refresher,
             used_states: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(LOGIN_TTL + Duration::from_secs(60))

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::app::{App, LOGIN_TTL};
 use crate::body::{self, Body};
-use crate::gate::{LoggedUser, authenticate};
+use crate::gate::{LoggedUser, clear_stale, current};
 use crate::identity;
 use crate::metrics::LoginOutcome;
 use crate::oauth::{LoginState, csrf_cookie_name, random_token};
@@ -213,10 +213,18 @@ pub fn sign_out(app: &App, req: &Request<impl Sized>) -> Response<Body> {
     with_cookies(redirect(&rd), app.codec.clear(&cookies))
 }
 
-pub fn userinfo(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+pub async fn userinfo(
+    app: &App,
+    req: &Request<impl Sized>,
+) -> Result<Response<Body>, RequestError> {
     let cookies = RequestCookies::from_headers(req.headers());
-    let opened = authenticate(app, &cookies).ok_or(RequestError::Unauthenticated)?;
-    let id = &opened.session.identity;
+    let Some(current) = current(app, &cookies).await? else {
+        return Ok(with_cookies(
+            RequestError::Unauthenticated.render(false),
+            clear_stale(app, &cookies),
+        ));
+    };
+    let id = &current.session.identity;
     let json = serde_json::json!({
         "user": id.user,
         "email": id.email,
@@ -233,33 +241,43 @@ pub fn userinfo(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, 
     response
         .extensions_mut()
         .insert(LoggedUser(id.user.clone()));
+    if current.rewrite {
+        response = with_cookies(response, app.codec.write(&current.session, &cookies));
+    }
     Ok(response)
 }
 
 /// For nginx `auth_request`, Traefik forwardAuth and Envoy ext_authz: exactly 200 with the
-/// identity headers, 401 when not signed in, 403 when not allowed.
-pub fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+/// identity headers (and the new `Set-Cookie` when it refreshed), 401 when not signed in,
+/// 403 when not allowed.
+pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
     let cookies = RequestCookies::from_headers(req.headers());
-    let opened = authenticate(app, &cookies).ok_or(RequestError::Unauthenticated)?;
-    let session = &opened.session;
+    let Some(current) = current(app, &cookies).await? else {
+        return Ok(with_cookies(
+            RequestError::Unauthenticated.render(false),
+            clear_stale(app, &cookies),
+        ));
+    };
+    let session = &current.session;
+    let set = if current.rewrite {
+        app.codec.write(session, &cookies)
+    } else {
+        Vec::new()
+    };
     if !app
         .config
         .access
         .emails
         .allows(session.identity.email.as_deref())
     {
-        return Err(RequestError::Forbidden);
+        return Ok(with_cookies(RequestError::Forbidden.render(false), set));
     }
     let mut response = Response::new(body::empty());
     identity::add_auth_request_identity(response.headers_mut(), session, app.config.headers);
     response
         .extensions_mut()
         .insert(LoggedUser(session.identity.user.clone()));
-    if opened.reseal {
-        let set = app.codec.write(session, &cookies);
-        response = with_cookies(response, set);
-    }
-    Ok(response)
+    Ok(with_cookies(response, set))
 }
 
 /// Provider-sent text reduced to something safe to log.

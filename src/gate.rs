@@ -1,6 +1,8 @@
 //! The protected path: authenticate, authorize, add identity, forward. Skip routes bypass
 //! authentication but never the header clean-up.
 
+use std::sync::Arc;
+
 use http::{Request, Response};
 use hyper::body::Incoming;
 
@@ -9,9 +11,10 @@ use crate::app::App;
 use crate::body::{self, Body};
 use crate::endpoints::{begin_login, wants_html, with_cookies};
 use crate::identity;
+use crate::refresh::{Freshness, RefreshError};
 use crate::respond::RequestError;
 use crate::server::ConnInfo;
-use crate::session::{Opened, RequestCookies, strip_cookies, unix_now};
+use crate::session::{Opened, RequestCookies, Session, strip_cookies, unix_now};
 
 /// The user a response was made for, read by the request log.
 #[derive(Clone, Debug)]
@@ -22,6 +25,48 @@ pub fn authenticate(app: &App, cookies: &RequestCookies) -> Option<Opened> {
     app.codec
         .open(cookies)
         .filter(|o| !o.session.is_expired(unix_now(), app.config.cookie.expire))
+}
+
+/// A signed-in request's session, refreshed when its access token was due.
+pub struct Current {
+    pub session: Arc<Session>,
+    /// The cookie must be written again: new tokens, or sealed with an old key.
+    pub rewrite: bool,
+}
+
+/// The session for this request, refreshing it first when its access token expires within
+/// `session.refresh_before`. `None` means "not signed in", including a session whose refresh
+/// Rocketpunch refused; an unavailable Rocketpunch with an expired token is an error (503)
+/// that keeps the session.
+pub async fn current(app: &App, cookies: &RequestCookies) -> Result<Option<Current>, RequestError> {
+    let Some(opened) = authenticate(app, cookies) else {
+        return Ok(None);
+    };
+    match app
+        .refresher
+        .ensure_fresh(&opened.session, unix_now())
+        .await
+    {
+        Ok(Freshness::Unchanged | Freshness::Stale) => Ok(Some(Current {
+            session: Arc::new(opened.session),
+            rewrite: opened.reseal,
+        })),
+        Ok(Freshness::Refreshed(session)) => Ok(Some(Current {
+            session,
+            rewrite: true,
+        })),
+        Err(RefreshError::Ended(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `Set-Cookie` values that remove whatever session cookies the request carried.
+pub fn clear_stale(app: &App, cookies: &RequestCookies) -> Vec<String> {
+    if cookies.names().any(|n| app.codec.is_ours(n)) {
+        app.codec.clear(cookies)
+    } else {
+        Vec::new()
+    }
 }
 
 pub async fn protected(
@@ -40,13 +85,8 @@ pub async fn protected(
     }
 
     let cookies = RequestCookies::from_headers(req.headers());
-    let Some(opened) = authenticate(app, &cookies) else {
-        let stale = cookies.names().any(|n| app.codec.is_ours(n));
-        let clear = if stale {
-            app.codec.clear(&cookies)
-        } else {
-            Vec::new()
-        };
+    let Some(current) = current(app, &cookies).await? else {
+        let clear = clear_stale(app, &cookies);
         if !wants_html(req.headers()) {
             return Ok(with_cookies(
                 RequestError::Unauthenticated.render(false),
@@ -56,22 +96,25 @@ pub async fn protected(
         let rd = return_path(req.uri());
         return Ok(with_cookies(begin_login(app, &rd), clear));
     };
-    let session = &opened.session;
+    let session = &current.session;
+    let set = if current.rewrite {
+        app.codec.write(session, &cookies)
+    } else {
+        Vec::new()
+    };
     if !app
         .config
         .access
         .emails
         .allows(session.identity.email.as_deref())
     {
-        return Err(RequestError::Forbidden);
+        let html = wants_html(req.headers());
+        return Ok(with_cookies(RequestError::Forbidden.render(html), set));
     }
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
-    let mut response = forward(app, req, conn).await?;
-    if opened.reseal {
-        response = with_cookies(response, app.codec.write(session, &cookies));
-    }
+    let mut response = with_cookies(forward(app, req, conn).await?, set);
     response
         .extensions_mut()
         .insert(LoggedUser(session.identity.user.clone()));

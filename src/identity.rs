@@ -137,6 +137,7 @@ mod tests {
                 access_token: "tok".into(),
                 refresh_token: None,
                 expires_at: None,
+                issued_at: None,
             },
             0,
         )

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod oauth;
 pub mod pages;
 pub mod proxy;
+pub mod refresh;
 pub mod respond;
 pub mod router;
 pub mod server;

@@ -26,11 +26,28 @@ struct OutcomeLabel {
     outcome: LoginOutcome,
 }
 
+/// How a token refresh ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum RefreshOutcome {
+    Ok,
+    Fatal,
+    Transient,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefreshLabel {
+    outcome: RefreshOutcome,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<CodeLabel, Counter>,
     latency: Histogram,
     logins: Family<OutcomeLabel, Counter>,
+    refreshes: Family<RefreshLabel, Counter>,
+    refresh_latency: Histogram,
+    refresh_joins: Counter,
+    refresh_grace_hits: Counter,
 }
 
 impl Default for Metrics {
@@ -58,11 +75,40 @@ impl Metrics {
         );
         let logins = Family::<OutcomeLabel, Counter>::default();
         registry.register("logins", "Completed logins, by outcome", logins.clone());
+        let refreshes = Family::<RefreshLabel, Counter>::default();
+        registry.register(
+            "refreshes",
+            "Token refreshes sent to Rocketpunch, by outcome",
+            refreshes.clone(),
+        );
+        let refresh_latency =
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        registry.register(
+            "refresh_duration_seconds",
+            "Time a refresh took, token call and profile",
+            refresh_latency.clone(),
+        );
+        let refresh_joins = Counter::default();
+        registry.register(
+            "refresh_joins",
+            "Requests that waited for a refresh already running for their session",
+            refresh_joins.clone(),
+        );
+        let refresh_grace_hits = Counter::default();
+        registry.register(
+            "refresh_grace_hits",
+            "Requests with a just-rotated cookie served from the finished refresh",
+            refresh_grace_hits.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             logins,
+            refreshes,
+            refresh_latency,
+            refresh_joins,
+            refresh_grace_hits,
         }
     }
 
@@ -75,6 +121,21 @@ impl Metrics {
 
     pub fn login(&self, outcome: LoginOutcome) {
         self.logins.get_or_create(&OutcomeLabel { outcome }).inc();
+    }
+
+    pub fn refresh(&self, outcome: RefreshOutcome, seconds: f64) {
+        self.refreshes
+            .get_or_create(&RefreshLabel { outcome })
+            .inc();
+        self.refresh_latency.observe(seconds);
+    }
+
+    pub fn refresh_join(&self) {
+        self.refresh_joins.inc();
+    }
+
+    pub fn refresh_grace_hit(&self) {
+        self.refresh_grace_hits.inc();
     }
 
     /// The Prometheus text exposition.

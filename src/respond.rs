@@ -8,6 +8,7 @@ use crate::endpoints::LoginError;
 use crate::oauth::ProviderError;
 use crate::pages::{self, Action};
 use crate::proxy::ProxyError;
+use crate::refresh::RefreshError;
 
 /// Anything that can end a request early.
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +21,8 @@ pub enum RequestError {
     Path(#[from] PathError),
     #[error(transparent)]
     Login(#[from] LoginError),
+    #[error(transparent)]
+    Refresh(#[from] RefreshError),
     #[error("not signed in")]
     Unauthenticated,
     #[error("signed in but not allowed")]
@@ -46,7 +49,10 @@ impl RequestError {
             RequestError::Login(LoginError::InvalidState | LoginError::Denied { .. }) => {
                 StatusCode::FORBIDDEN
             }
-            RequestError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            RequestError::Refresh(RefreshError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Refresh(RefreshError::Ended(_)) | RequestError::Unauthenticated => {
+                StatusCode::UNAUTHORIZED
+            }
             RequestError::Forbidden => StatusCode::FORBIDDEN,
             RequestError::NotFound => StatusCode::NOT_FOUND,
         }
@@ -95,7 +101,12 @@ impl RequestError {
                 "Sign-in cancelled",
                 "Access was not granted on Rocketpunch, so you are not signed in.",
             ),
-            RequestError::Unauthenticated => (
+            RequestError::Refresh(RefreshError::Unavailable(_)) => (
+                "provider_unavailable",
+                "Rocketpunch is not answering",
+                "Your session is safe, but it cannot be renewed right now. Please try again in a moment.",
+            ),
+            RequestError::Refresh(RefreshError::Ended(_)) | RequestError::Unauthenticated => (
                 "unauthorized",
                 "Sign-in required",
                 "You need to sign in to continue.",
@@ -188,6 +199,8 @@ mod tests {
             (LoginError::InvalidState.into(), 403),
             (LoginError::Denied { retry: "/".into() }.into(), 403),
             (RequestError::Unauthenticated, 401),
+            (RefreshError::Unavailable("timeout".into()).into(), 503),
+            (RefreshError::Ended("invalid_grant".into()).into(), 401),
             (RequestError::Forbidden, 403),
             (RequestError::NotFound, 404),
         ];

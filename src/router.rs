@@ -78,8 +78,10 @@ async fn route(
         "/oauth2/start" => Ok(endpoints::start(app, &req)),
         "/oauth2/callback" => endpoints::callback(app, &req).await,
         "/oauth2/sign_out" => Ok(endpoints::sign_out(app, &req)),
-        "/oauth2/userinfo" => endpoints::userinfo(app, &req),
-        p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => endpoints::auth(app, &req),
+        "/oauth2/userinfo" => endpoints::userinfo(app, &req).await,
+        p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => {
+            endpoints::auth(app, &req).await
+        }
         p if p.starts_with("/oauth2/") => Err(RequestError::NotFound),
         _ if req.method() == Method::CONNECT => Err(RequestError::NotFound),
         _ => gate::protected(app, req, conn).await,

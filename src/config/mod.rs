@@ -99,6 +99,10 @@ pub enum SessionStoreKind {
 pub struct SessionSettings {
     pub store: SessionStoreKind,
     pub refresh_before: Duration,
+    /// Re-read the profile on refresh so a changed email or lost permission takes effect.
+    pub refresh_profile: bool,
+    /// How long a just-rotated cookie is still served from the refresh it caused.
+    pub rotation_grace: Duration,
 }
 
 #[derive(Debug)]

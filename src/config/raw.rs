@@ -62,6 +62,8 @@ pub struct RawCookie {
 pub struct RawSession {
     pub store: Option<String>,
     pub refresh_before: Option<String>,
+    pub refresh_profile: Option<bool>,
+    pub rotation_grace: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -180,8 +180,8 @@ fn durations_are_humantime() {
             .refresh_before,
         Duration::from_secs(90)
     );
-    let toml = format!("{}expire = \"10s\"\n", minimal());
-    refused(&toml, &[], "cookie.expire: must be at least one minute");
+    let toml = format!("{}expire = \"500ms\"\n", minimal());
+    refused(&toml, &[], "cookie.expire: must be at least one second");
 }
 
 #[test]

@@ -92,6 +92,12 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         &raw.session.refresh_before,
         "5m",
     );
+    let rotation_grace = duration(
+        &mut p,
+        "session.rotation_grace",
+        &raw.session.rotation_grace,
+        "60s",
+    );
 
     let emails = p.take(
         "access.allowed_emails",
@@ -145,6 +151,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(refresh_before),
         Some(emails),
         Some(header_read_timeout),
+        Some(rotation_grace),
     ) = (
         listen,
         upstream,
@@ -159,6 +166,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         refresh_before,
         emails,
         header_read_timeout,
+        rotation_grace,
     )
     else {
         return Err(ConfigError::Invalid(vec![ConfigProblem {
@@ -180,6 +188,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         session: SessionSettings {
             store,
             refresh_before,
+            refresh_profile: raw.session.refresh_profile.unwrap_or(true),
+            rotation_grace,
         },
         access: AccessSettings {
             emails,
@@ -393,8 +403,8 @@ fn cookie(
         }
     };
     let expire = duration(p, "cookie.expire", &raw.expire, "7d");
-    if expire.is_some_and(|d| d < Duration::from_secs(60)) {
-        p.add("cookie.expire", "must be at least one minute");
+    if expire.is_some_and(|d| d.as_secs() == 0) {
+        p.add("cookie.expire", "must be at least one second");
     }
     if !name_ok || keys.len() != encoded.len() || encoded.is_empty() {
         return None;

@@ -148,6 +148,7 @@ impl OAuthClient {
                 .as_ref()
                 .and_then(seconds)
                 .map(|s| now.saturating_add(s)),
+            issued_at: Some(now),
         })
     }
 

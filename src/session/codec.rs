@@ -198,6 +198,7 @@ mod tests {
                 access_token: "a".repeat(token_len),
                 refresh_token: Some("r".into()),
                 expires_at: Some(1),
+                issued_at: None,
             },
             5,
         )

@@ -35,6 +35,9 @@ pub struct Tokens {
     /// Unix seconds at which the access token expires, from `expires_in`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Unix seconds at which these tokens were issued, to know the access token's lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<u64>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for Tokens {
                 &self.refresh_token.as_ref().map(|_| "<redacted>"),
             )
             .field("expires_at", &self.expires_at)
+            .field("issued_at", &self.issued_at)
             .finish()
     }
 }
@@ -110,6 +114,7 @@ mod tests {
                 access_token: "at".into(),
                 refresh_token: Some("rt".into()),
                 expires_at: Some(10),
+                issued_at: None,
             },
             100,
         )

@@ -1,0 +1,270 @@
+//! Proactive token refresh that never logs a user out by accident.
+//!
+//! Rocketpunch rotates refresh tokens: each refresh revokes the one it used, and reusing it is
+//! `invalid_grant`. So one session must cause exactly one token call however many requests
+//! arrive at once, and a browser still holding the previous cookie for a moment (a second tab,
+//! a response in flight) must be served from that same call.
+//!
+//! The design: a moka cache keyed by a hash of the refresh token holds a *shared handle to a
+//! spawned task* that performs the refresh. moka's `or_insert_with` runs its init future in
+//! whichever request task got there first; if that client disconnects, the init future is
+//! dropped and waiters would run their own init, replaying the rotated token. Here the init
+//! only spawns the task and returns at once, so nothing a client does can cancel a refresh.
+//! The entry lives for `rotation_grace`, which is what serves late requests with the old
+//! cookie. A transient failure is kept for a short backoff, then forgotten, so the next
+//! request after it tries again, rather than every request hammering the provider.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::FutureExt;
+use futures_util::future::{BoxFuture, Shared};
+use sha2::{Digest, Sha256};
+
+use crate::metrics::{Metrics, RefreshOutcome};
+use crate::oauth::{OAuthClient, ProviderError};
+use crate::session::Session;
+
+/// How long a transient failure is remembered before a later request may try again.
+pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Why a refresh did not produce new tokens.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// Rocketpunch refused the grant (`invalid_grant`, `invalid_client`, 401, ...): the
+    /// session is over and the user must sign in again.
+    #[error("Rocketpunch refused the refresh ({0})")]
+    Ended(String),
+    /// Rocketpunch could not answer (timeout, 5xx, 429, refused connection, garbage): the
+    /// session is kept and the refresh is tried again later.
+    #[error("Rocketpunch is unavailable for refresh ({0})")]
+    Unavailable(String),
+}
+
+/// What a request should carry on with.
+#[derive(Debug)]
+pub enum Freshness {
+    /// Nothing to do: the access token is not inside the refresh window.
+    Unchanged,
+    /// New tokens: serve with this session and write its cookie.
+    Refreshed(Arc<Session>),
+    /// Refresh failed transiently but the access token is still valid: serve as is.
+    Stale,
+}
+
+/// A shared handle to one running (or finished) refresh. A plain struct, not a future, so
+/// creating one inside moka's init cannot be mistaken for awaiting it.
+#[derive(Clone)]
+struct Flight(Shared<BoxFuture<'static, Result<Arc<Session>, RefreshError>>>);
+
+pub struct Refresher {
+    oauth: Arc<OAuthClient>,
+    metrics: Arc<Metrics>,
+    flights: moka::future::Cache<[u8; 32], Flight>,
+    refresh_before: Duration,
+    refresh_profile: bool,
+}
+
+impl Refresher {
+    pub fn new(
+        oauth: Arc<OAuthClient>,
+        metrics: Arc<Metrics>,
+        refresh_before: Duration,
+        refresh_profile: bool,
+        rotation_grace: Duration,
+    ) -> Self {
+        Self {
+            oauth,
+            metrics,
+            flights: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                // Short enough that a rotated token is not held for long, long enough to
+                // cover a burst of concurrent requests.
+                .time_to_live(rotation_grace.max(Duration::from_secs(1)))
+                .build(),
+            refresh_before,
+            refresh_profile,
+        }
+    }
+
+    /// Whether `session`'s access token expires within the refresh window at `now`.
+    ///
+    /// The window is `refresh_before`, but never more than half the token's lifetime:
+    /// otherwise tokens shorter-lived than the window would be refreshed on every request.
+    pub fn is_due(&self, session: &Session, now: u64) -> bool {
+        let tokens = &session.tokens;
+        let Some(expires_at) = tokens.expires_at else {
+            return false;
+        };
+        let mut window = self.refresh_before.as_secs();
+        if let Some(issued_at) = tokens.issued_at {
+            window = window.min(expires_at.saturating_sub(issued_at) / 2);
+        }
+        tokens.refresh_token.is_some() && expires_at <= now.saturating_add(window)
+    }
+
+    /// Refreshes `session` if it is due, joining any refresh already running for it.
+    pub async fn ensure_fresh(
+        &self,
+        session: &Session,
+        now: u64,
+    ) -> Result<Freshness, RefreshError> {
+        if !self.is_due(session, now) {
+            return Ok(Freshness::Unchanged);
+        }
+        let Some(refresh_token) = session.tokens.refresh_token.as_deref() else {
+            return Ok(Freshness::Unchanged);
+        };
+        let key: [u8; 32] = Sha256::digest(refresh_token.as_bytes()).into();
+        let entry = self
+            .flights
+            .entry(key)
+            .or_insert_with(async { self.launch(key, session.clone(), now) })
+            .await;
+        let Flight(flight) = entry.value().clone();
+        if !entry.is_fresh() {
+            if flight.peek().is_some() {
+                self.metrics.refresh_grace_hit();
+            } else {
+                self.metrics.refresh_join();
+            }
+        }
+        match flight.await {
+            Ok(session) => Ok(Freshness::Refreshed(session)),
+            Err(RefreshError::Unavailable(_))
+                if session.tokens.expires_at.is_some_and(|at| at > now) =>
+            {
+                Ok(Freshness::Stale)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Spawns the refresh and returns a shared handle to its result; never awaits.
+    fn launch(&self, key: [u8; 32], session: Session, now: u64) -> Flight {
+        let oauth = self.oauth.clone();
+        let metrics = self.metrics.clone();
+        let flights = self.flights.clone();
+        let refresh_profile = self.refresh_profile;
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let result = refresh(&oauth, session, now, refresh_profile).await;
+            let outcome = match &result {
+                Ok(_) => RefreshOutcome::Ok,
+                Err(RefreshError::Ended(_)) => RefreshOutcome::Fatal,
+                Err(RefreshError::Unavailable(_)) => RefreshOutcome::Transient,
+            };
+            metrics.refresh(outcome, started.elapsed().as_secs_f64());
+            if let Err(error) = &result {
+                tracing::warn!(%error, "token refresh failed");
+            }
+            if matches!(result, Err(RefreshError::Unavailable(_))) {
+                tokio::spawn(async move {
+                    tokio::time::sleep(TRANSIENT_BACKOFF).await;
+                    flights.invalidate(&key).await;
+                });
+            }
+            result
+        });
+        let joined = async move {
+            task.await
+                .unwrap_or_else(|_| Err(RefreshError::Unavailable("refresh task failed".into())))
+        };
+        Flight(joined.boxed().shared())
+    }
+}
+
+/// The token call, then (optionally) the profile, keeping sign-in time and identity when
+/// the profile cannot be read: new tokens are never thrown away once Rocketpunch issued them,
+/// because the old refresh token is already revoked.
+async fn refresh(
+    oauth: &OAuthClient,
+    session: Session,
+    now: u64,
+    refresh_profile: bool,
+) -> Result<Arc<Session>, RefreshError> {
+    let refresh_token = session.tokens.refresh_token.clone().unwrap_or_default();
+    let tokens = oauth.refresh(&refresh_token, now).await.map_err(classify)?;
+    let mut identity = session.identity.clone();
+    if refresh_profile {
+        match oauth.identity(&tokens.access_token).await {
+            Ok(fresh) => identity = fresh,
+            Err(e) => {
+                tracing::warn!(error = %e, "profile re-read after refresh failed; keeping the previous identity")
+            }
+        }
+    }
+    Ok(Arc::new(Session::new(identity, tokens, session.created_at)))
+}
+
+fn classify(error: ProviderError) -> RefreshError {
+    if error.is_transient() {
+        RefreshError::Unavailable(error.code().to_owned())
+    } else {
+        RefreshError::Ended(error.code().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{Identity, Tokens};
+
+    fn session(expires_at: Option<u64>, issued_at: Option<u64>, refresh: bool) -> Session {
+        Session::new(
+            Identity {
+                user: "u".into(),
+                email: None,
+                preferred_username: None,
+            },
+            Tokens {
+                access_token: "a".into(),
+                refresh_token: refresh.then(|| "r".into()),
+                expires_at,
+                issued_at,
+            },
+            0,
+        )
+    }
+
+    fn due(refresh_before: u64, s: &Session, now: u64) -> bool {
+        let window = Duration::from_secs(refresh_before);
+        let s = s.clone();
+        // is_due does not touch the network; a client pointed nowhere is enough.
+        let config = crate::config::load_from_str(
+            "upstream = \"http://127.0.0.1:9\"\npublic_url = \"http://127.0.0.1:9\"\n[provider]\nclient_id = \"i\"\nclient_secret = \"s\"\n[cookie]\nsecret = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n",
+            &Default::default(),
+        )
+        .unwrap();
+        let r = Refresher::new(
+            Arc::new(OAuthClient::new(&config)),
+            Arc::new(Metrics::new()),
+            window,
+            true,
+            Duration::from_secs(60),
+        );
+        r.is_due(&s, now)
+    }
+
+    #[test]
+    fn due_inside_the_window_only() {
+        let s = session(Some(10_000), Some(6_400), true);
+        assert!(!due(300, &s, 9_699));
+        assert!(due(300, &s, 9_700));
+        assert!(due(300, &s, 20_000), "expired tokens are due too");
+    }
+
+    #[test]
+    fn short_lived_tokens_use_half_their_lifetime() {
+        // A 60 s token with a 5 min window: due after 30 s, not at once.
+        let s = session(Some(1_060), Some(1_000), true);
+        assert!(!due(300, &s, 1_029));
+        assert!(due(300, &s, 1_030));
+    }
+
+    #[test]
+    fn nothing_to_refresh_without_expiry_or_refresh_token() {
+        assert!(!due(300, &session(None, None, true), 10));
+        assert!(!due(300, &session(Some(5), Some(0), false), 10));
+    }
+}
