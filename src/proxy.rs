@@ -2,7 +2,13 @@
 //! hop-by-hop headers dropped, `X-Forwarded-*` set, `Upgrade` tunnelled, timeouts bounded.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body as _, Frame, SizeHint};
+use tokio::sync::oneshot;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -12,7 +18,7 @@ use hyper_util::client::legacy::{Client, connect::HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
-use crate::body::{self, Body};
+use crate::body::{self, Body, BoxError};
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -157,17 +163,25 @@ impl Upstream {
             parts.headers.insert(header::UPGRADE, protocol.clone());
         }
 
-        let request = Request::from_parts(parts, body);
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
-            .await
-            .map_err(|_| ProxyError::Timeout(self.timeout))?
-            .map_err(|e| {
-                ProxyError::Unreachable(if e.is_connect() {
-                    "connection failed".into()
-                } else {
-                    "connection closed before a response".into()
-                })
-            })?;
+        // The timeout bounds the upstream's thinking time, not the client's upload: it starts
+        // once the request body has been sent (or at once for bodiless requests).
+        let (sent, body) = SentSignal::wrap(body);
+        let request = Request::from_parts(parts, body::stream(body));
+        let exchange = self.client.request(request);
+        tokio::pin!(exchange);
+        let answered = tokio::select! {
+            answered = &mut exchange => answered,
+            _ = sent => tokio::time::timeout(self.timeout, &mut exchange)
+                .await
+                .map_err(|_| ProxyError::Timeout(self.timeout))?,
+        };
+        let response = answered.map_err(|e| {
+            ProxyError::Unreachable(if e.is_connect() {
+                "connection failed".into()
+            } else {
+                "connection closed before a response".into()
+            })
+        })?;
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
@@ -195,6 +209,59 @@ impl Upstream {
             .path_and_query(pq)
             .build()
             .map_err(|e| ProxyError::BadRequest(e.to_string()))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that reports when it has been sent completely (or dropped).
+    struct SentSignal {
+        #[pin]
+        inner: Body,
+        sent: Option<oneshot::Sender<()>>,
+    }
+}
+
+impl SentSignal {
+    fn wrap(inner: Body) -> (oneshot::Receiver<()>, SentSignal) {
+        let (tx, rx) = oneshot::channel();
+        let sent = if inner.is_end_stream() {
+            let _ = tx.send(());
+            None
+        } else {
+            Some(tx)
+        };
+        (rx, SentSignal { inner, sent })
+    }
+}
+
+impl hyper::body::Body for SentSignal {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let mut this = self.project();
+        let frame = this.inner.as_mut().poll_frame(cx);
+        // hyper stops polling a sized body after its last frame, so check for the end then too.
+        let done = match &frame {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if done && let Some(tx) = this.sent.take() {
+            let _ = tx.send(());
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
