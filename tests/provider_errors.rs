@@ -21,7 +21,11 @@ const INTERNALS: &[&str] = &[
     "Rocketpunch sent",
 ];
 
-async fn login_with_fault(stack: &Stack, endpoint: FaultEndpoint, fault: Fault) -> (u16, String, Vec<String>) {
+async fn login_with_fault(
+    stack: &Stack,
+    endpoint: FaultEndpoint,
+    fault: Fault,
+) -> (u16, String, Vec<String>) {
     let browser = stack.browser();
     let first = browser.get(&stack.url("/")).await;
     let back = browser.consent(&location(&first), "1001", true).await;
@@ -43,13 +47,21 @@ async fn provider_failures_become_clean_502_and_503_pages() {
         (FaultEndpoint::Token, Fault::Status(503), 503),
         (FaultEndpoint::Token, Fault::TooManyRequests, 503),
         (FaultEndpoint::Token, Fault::NonJson, 502),
-        (FaultEndpoint::Token, Fault::Hang(Duration::from_secs(3)), 503),
+        (
+            FaultEndpoint::Token,
+            Fault::Hang(Duration::from_secs(3)),
+            503,
+        ),
         (FaultEndpoint::Token, Fault::Refuse, 502),
         (FaultEndpoint::Profile, Fault::Status(401), 502),
         (FaultEndpoint::Profile, Fault::Status(500), 502),
         (FaultEndpoint::Profile, Fault::TooManyRequests, 503),
         (FaultEndpoint::Profile, Fault::NonJson, 502),
-        (FaultEndpoint::Profile, Fault::Hang(Duration::from_secs(3)), 503),
+        (
+            FaultEndpoint::Profile,
+            Fault::Hang(Duration::from_secs(3)),
+            503,
+        ),
     ];
     for (endpoint, fault, expected) in cases {
         let label = format!("{endpoint:?} {fault:?}");
@@ -60,7 +72,9 @@ async fn provider_failures_become_clean_502_and_503_pages() {
             assert!(!html.contains(word), "{label}: page leaks {word:?}");
         }
         assert!(
-            !cookies.iter().any(|c| c.starts_with("_rocketgate=") && !c.contains("Max-Age=0")),
+            !cookies
+                .iter()
+                .any(|c| c.starts_with("_rocketgate=") && !c.contains("Max-Age=0")),
             "{label}: no session on failure"
         );
     }
@@ -74,7 +88,9 @@ async fn rate_limited_pages_say_when_to_retry_and_api_clients_get_json() {
     let browser = stack.browser();
     let first = browser.get(&stack.url("/")).await;
     let back = browser.consent(&location(&first), "1001", true).await;
-    stack.standin.set_fault(FaultEndpoint::Token, Some(Fault::TooManyRequests));
+    stack
+        .standin
+        .set_fault(FaultEndpoint::Token, Some(Fault::TooManyRequests));
     let callback = browser
         .client
         .get(location(&back))
@@ -90,7 +106,9 @@ async fn rate_limited_pages_say_when_to_retry_and_api_clients_get_json() {
 
 #[tokio::test]
 async fn a_profile_without_the_user_claim_is_refused() {
-    let stack = Stack::with(Options::default().env("ROCKETGATE_PROVIDER__CLAIMS__USER", "/no_such_claim")).await;
+    let stack =
+        Stack::with(Options::default().env("ROCKETGATE_PROVIDER__CLAIMS__USER", "/no_such_claim"))
+            .await;
     let browser = stack.browser();
     let first = browser.get(&stack.url("/")).await;
     let back = browser.consent(&location(&first), "1001", true).await;
@@ -100,18 +118,25 @@ async fn a_profile_without_the_user_claim_is_refused() {
 
 #[tokio::test]
 async fn custom_claim_pointers_and_unwrapped_profiles() {
-    let stack = Stack::with(Options {
-        standin: rocketgate::demo::StandInOptions {
-            wrap_profile_in_data: false,
-            ..Default::default()
-        },
-        ..Options::default()
-    }
-    .env("ROCKETGATE_PROVIDER__CLAIMS__PREFERRED_USERNAME", "/name"))
+    let stack = Stack::with(
+        Options {
+            standin: rocketgate::demo::StandInOptions {
+                wrap_profile_in_data: false,
+                ..Default::default()
+            },
+            ..Options::default()
+        }
+        .env("ROCKETGATE_PROVIDER__CLAIMS__PREFERRED_USERNAME", "/name"),
+    )
     .await;
     let browser = stack.browser();
     browser.login("/").await;
-    let info: serde_json::Value = browser.get(&stack.url("/oauth2/userinfo")).await.json().await.unwrap();
+    let info: serde_json::Value = browser
+        .get(&stack.url("/oauth2/userinfo"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["user"], "1001");
     assert_eq!(info["preferred_username"], "Ada Lovelace");
 }

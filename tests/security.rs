@@ -45,16 +45,23 @@ fn assert_no_spoof(echo: &Echo) {
 
 #[tokio::test]
 async fn spoofed_identity_headers_never_reach_the_upstream() {
-    let stack = Stack::with(Options::default().env("ROCKETGATE_ACCESS__SKIP_AUTH_ROUTES", "^/public/")).await;
+    let stack =
+        Stack::with(Options::default().env("ROCKETGATE_ACCESS__SKIP_AUTH_ROUTES", "^/public/"))
+            .await;
     let browser = stack.browser();
     browser.login("/").await;
-    let echo: Echo = spoofed(browser.client.get(stack.url("/private")).header(ACCEPT, "application/json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo: Echo = spoofed(
+        browser
+            .client
+            .get(stack.url("/private"))
+            .header(ACCEPT, "application/json"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     assert_no_spoof(&echo);
     assert_eq!(echo.all("x-forwarded-user"), vec!["1001"]);
     assert_eq!(echo.all("x-forwarded-email"), vec!["ada@example.com"]);
@@ -122,7 +129,9 @@ async fn tampered_truncated_and_foreign_cookies_mean_no_session() {
             .unwrap();
         assert_eq!(nav.status(), 302);
         assert!(
-            set_cookies(&nav).iter().any(|c| c.starts_with("_rocketgate=") && c.contains("Max-Age=0")),
+            set_cookies(&nav)
+                .iter()
+                .any(|c| c.starts_with("_rocketgate=") && c.contains("Max-Age=0")),
             "a bad session cookie is cleared"
         );
     }
@@ -161,7 +170,10 @@ async fn big_tokens_are_chunked_and_signing_out_clears_every_chunk() {
     let back = browser.consent(&location(&first), "1001", true).await;
     let callback = browser.get(&location(&back)).await;
     let cookies = set_cookies(&callback);
-    let chunks: Vec<&String> = cookies.iter().filter(|c| c.starts_with("_rocketgate_") && !c.contains("_csrf_")).collect();
+    let chunks: Vec<&String> = cookies
+        .iter()
+        .filter(|c| c.starts_with("_rocketgate_") && !c.contains("_csrf_"))
+        .collect();
     assert!(chunks.len() >= 2, "{cookies:?}");
     assert!(chunks.iter().all(|c| c.len() < 4096));
 
@@ -182,7 +194,9 @@ async fn big_tokens_are_chunked_and_signing_out_clears_every_chunk() {
     let cleared = set_cookies(&out);
     for i in 0..chunks.len() {
         assert!(
-            cleared.iter().any(|c| c.starts_with(&format!("_rocketgate_{i}=")) && c.contains("Max-Age=0")),
+            cleared
+                .iter()
+                .any(|c| c.starts_with(&format!("_rocketgate_{i}=")) && c.contains("Max-Age=0")),
             "chunk {i} not cleared: {cleared:?}"
         );
     }
@@ -214,7 +228,9 @@ fn encode(s: &str) -> String {
 
 #[tokio::test]
 async fn all_open_redirect_payloads_are_refused_by_sign_out_and_start() {
-    let stack = Stack::with(Options::default().env("ROCKETGATE_ACCESS__REDIRECT_DOMAINS", CORPUS_DOMAINS)).await;
+    let stack =
+        Stack::with(Options::default().env("ROCKETGATE_ACCESS__REDIRECT_DOMAINS", CORPUS_DOMAINS))
+            .await;
     let payloads = corpus();
     assert_eq!(payloads.len(), 559);
     let client = stack.client();
@@ -230,7 +246,10 @@ async fn all_open_redirect_payloads_are_refused_by_sign_out_and_start() {
             accepted.push(payload.clone());
         }
     }
-    assert!(accepted.is_empty(), "open redirects accepted: {accepted:#?}");
+    assert!(
+        accepted.is_empty(),
+        "open redirects accepted: {accepted:#?}"
+    );
 
     // The login path shares the validator; walk a sample of the corpus through a whole login.
     let browser = stack.browser();
@@ -267,12 +286,19 @@ async fn raw_status(stack: &Stack, target: &str, method: &str) -> u16 {
         .expect("answer in time")
         .unwrap();
     let text = String::from_utf8_lossy(&buf);
-    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status in {text:?}"))
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
 #[tokio::test]
 async fn skip_routes_match_the_normalised_path_and_method_only() {
-    let stack = Stack::with(Options::default().env("ROCKETGATE_ACCESS__SKIP_AUTH_ROUTES", "GET=^/public/,^/status$")).await;
+    let stack = Stack::with(Options::default().env(
+        "ROCKETGATE_ACCESS__SKIP_AUTH_ROUTES",
+        "GET=^/public/,^/status$",
+    ))
+    .await;
     let cases: &[(&str, &str, u16)] = &[
         ("GET", "/public/page", 200),
         ("GET", "/public/a%20b", 200),
@@ -317,10 +343,43 @@ async fn health_checks_match_the_path_alone() {
             .unwrap();
         assert_eq!(r.status(), 401, "{ua}");
     }
-    assert_eq!(client.get(stack.url("/ping")).send().await.unwrap().status(), 200);
-    assert_eq!(client.get(stack.url("/ready")).send().await.unwrap().status(), 200);
-    assert_eq!(client.get(stack.url("/ping/x")).header(ACCEPT, "application/json").send().await.unwrap().status(), 401);
-    assert_eq!(client.get(stack.url("/oauth2/nothing")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        client
+            .get(stack.url("/ping"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(stack.url("/ready"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(stack.url("/ping/x"))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        client
+            .get(stack.url("/oauth2/nothing"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]

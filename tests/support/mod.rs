@@ -2,6 +2,8 @@
 //! demo's Rocketpunch stand-in, the demo (echo) upstream, and a browser-like client.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,21 +107,7 @@ impl Stack {
 
     /// A browser: keeps cookies, does not follow redirects (tests look at each hop), asks for HTML.
     pub fn browser(&self) -> Browser {
-        let jar = Arc::new(reqwest::cookie::Jar::default());
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static(HTML));
-        let client = reqwest::Client::builder()
-            .cookie_provider(jar.clone())
-            .redirect(Policy::none())
-            .default_headers(headers)
-            .timeout(Duration::from_secs(20))
-            .build()
-            .unwrap();
-        Browser {
-            client,
-            jar,
-            proxy: self.proxy,
-        }
+        Browser::new(self.proxy)
     }
 
     /// A plain client: no cookie store, no redirects.
@@ -201,6 +189,21 @@ fn unescape(s: &str) -> String {
 }
 
 impl Browser {
+    /// A browser for a proxy at `proxy`, wherever it runs (in this process or a child).
+    pub fn new(proxy: SocketAddr) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static(HTML));
+        let client = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(Policy::none())
+            .default_headers(headers)
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Browser { client, jar, proxy }
+    }
+
     pub async fn get(&self, url: &str) -> reqwest::Response {
         self.client.get(url).send().await.expect("request")
     }
