@@ -9,10 +9,11 @@ use subtle::ConstantTimeEq;
 
 use crate::app::{App, LOGIN_TTL};
 use crate::body::{self, Body};
+use crate::forwarded::Origin;
 use crate::gate::{LoggedUser, clear_stale, current};
 use crate::identity;
 use crate::metrics::LoginOutcome;
-use crate::oauth::{LoginState, csrf_cookie_name, random_token};
+use crate::oauth::{LoginState, code_challenge, csrf_cookie_name, random_token};
 use crate::respond::RequestError;
 use crate::session::{RequestCookies, Session, unix_now};
 
@@ -26,9 +27,6 @@ pub enum LoginError {
     #[error("the user did not grant access")]
     Denied { retry: String },
 }
-
-/// The CSRF cookie is only ever needed at the callback.
-const CALLBACK_PATH: &str = "/oauth2/callback";
 
 /// Browsers navigating get redirects and pages; scripts and API clients get JSON.
 pub fn wants_html(headers: &HeaderMap) -> bool {
@@ -72,22 +70,43 @@ pub fn with_cookies(mut response: Response<Body>, cookies: Vec<String>) -> Respo
     response
 }
 
-/// Sends the browser to Rocketpunch, remembering `rd` (already validated) in a CSRF cookie
-/// of this login's own, so parallel logins in several tabs all complete.
-pub fn begin_login(app: &App, rd: &str) -> Response<Body> {
+/// Sends the browser to Rocketpunch, remembering `rd` (already validated) and the PKCE
+/// verifier in a CSRF cookie of this login's own, so parallel logins in several tabs all
+/// complete. A browser already holding `limits.max_logins_per_client` unfinished logins has
+/// them cleared first, so no client can grow its cookie jar without bound.
+pub fn begin_login(app: &App, rd: &str, cookies: &RequestCookies) -> Response<Body> {
     let state = random_token();
     let name = csrf_cookie_name(app.codec.name(), &state);
+    let verifier = app.config.provider.pkce.then(random_token);
     let login = LoginState {
         state: state.clone(),
         rd: rd.to_owned(),
         iat: unix_now(),
+        verifier,
     };
     let json = serde_json::to_string(&login).unwrap_or_default();
     let sealed = app.codec.sealer().seal(&name, &json);
-    let cookie = app
-        .codec
-        .set_with_path(&name, &sealed, LOGIN_TTL, CALLBACK_PATH);
-    with_cookies(redirect(&app.oauth.authorize_url(&state)), vec![cookie])
+    let csrf_prefix = format!("{}_csrf_", app.codec.name());
+    let pending: Vec<&str> = cookies
+        .names()
+        .filter(|n| n.starts_with(&csrf_prefix))
+        .collect();
+    let mut set: Vec<String> = if pending.len() >= app.config.limits.max_logins_per_client {
+        tracing::info!(
+            pending = pending.len(),
+            "too many logins in progress; clearing them"
+        );
+        pending
+            .iter()
+            .map(|n| app.codec.set(n, "", std::time::Duration::ZERO))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    set.push(app.codec.set(&name, &sealed, LOGIN_TTL));
+    let challenge = login.verifier.as_deref().map(code_challenge);
+    let location = app.oauth.authorize_url(&state, challenge.as_deref());
+    with_cookies(redirect(&location), set)
 }
 
 /// `rd` if it is a safe place to send the browser, else the root.
@@ -96,9 +115,16 @@ fn safe_rd(app: &App, rd: Option<&str>) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-pub fn start(app: &App, req: &Request<impl Sized>) -> Response<Body> {
+/// Starts a login. Without `rd`, a trusted proxy's `X-Forwarded-Uri` / `X-Original-URL`
+/// (forward-auth setups) says where to return; from anyone else it is ignored.
+pub fn start(app: &App, req: &Request<impl Sized>, origin: &Origin) -> Response<Body> {
     let q = query(req);
-    begin_login(app, &safe_rd(app, q.get("rd").map(String::as_str)))
+    let rd = q
+        .get("rd")
+        .map(String::as_str)
+        .or(origin.original_uri.as_deref());
+    let cookies = RequestCookies::from_headers(req.headers());
+    begin_login(app, &safe_rd(app, rd), &cookies)
 }
 
 /// The login this callback belongs to, checked against the browser's CSRF cookie.
@@ -135,10 +161,7 @@ pub async fn callback(
     let state = q.get("state").map(String::as_str).unwrap_or("");
     let csrf_clear = || {
         let name = csrf_cookie_name(app.codec.name(), state);
-        vec![
-            app.codec
-                .set_with_path(&name, "", std::time::Duration::ZERO, CALLBACK_PATH),
-        ]
+        vec![app.codec.set(&name, "", std::time::Duration::ZERO)]
     };
 
     if let Some(error) = q.get("error") {
@@ -177,7 +200,10 @@ pub async fn callback(
     }
 
     let identity = async {
-        let tokens = app.oauth.exchange_code(code, now).await?;
+        let tokens = app
+            .oauth
+            .exchange_code(code, login.verifier.as_deref(), now)
+            .await?;
         let identity = app.oauth.identity(&tokens.access_token).await?;
         Ok::<_, crate::oauth::ProviderError>((tokens, identity))
     };

@@ -10,10 +10,10 @@ use crate::access::RequestPath;
 use crate::app::App;
 use crate::body::{self, Body};
 use crate::endpoints::{begin_login, wants_html, with_cookies};
+use crate::forwarded::Origin;
 use crate::identity;
 use crate::refresh::{Freshness, RefreshError};
 use crate::respond::RequestError;
-use crate::server::ConnInfo;
 use crate::session::{Opened, RequestCookies, Session, strip_cookies, unix_now};
 
 /// The user a response was made for, read by the request log.
@@ -62,7 +62,7 @@ pub async fn current(app: &App, cookies: &RequestCookies) -> Result<Option<Curre
 
 /// `Set-Cookie` values that remove whatever session cookies the request carried.
 pub fn clear_stale(app: &App, cookies: &RequestCookies) -> Vec<String> {
-    if cookies.names().any(|n| app.codec.is_ours(n)) {
+    if app.codec.has_session_cookie(cookies) {
         app.codec.clear(cookies)
     } else {
         Vec::new()
@@ -72,7 +72,7 @@ pub fn clear_stale(app: &App, cookies: &RequestCookies) -> Vec<String> {
 pub async fn protected(
     app: &App,
     mut req: Request<Incoming>,
-    conn: ConnInfo,
+    origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
     identity::strip_client_identity(req.headers_mut());
     let skip_routes = &app.config.access.skip_routes;
@@ -80,7 +80,7 @@ pub async fn protected(
         let path = RequestPath::parse(req.uri().path())?;
         if skip_routes.matches(req.method(), &path) {
             strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
-            return forward(app, req, conn).await;
+            return forward(app, req, origin).await;
         }
     }
 
@@ -94,7 +94,7 @@ pub async fn protected(
             ));
         }
         let rd = return_path(req.uri());
-        return Ok(with_cookies(begin_login(app, &rd), clear));
+        return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
     };
     let session = &current.session;
     let set = if current.rewrite {
@@ -114,7 +114,7 @@ pub async fn protected(
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
-    let mut response = with_cookies(forward(app, req, conn).await?, set);
+    let mut response = with_cookies(forward(app, req, origin).await?, set);
     response
         .extensions_mut()
         .insert(LoggedUser(session.identity.user.clone()));
@@ -141,10 +141,10 @@ fn return_path(uri: &http::Uri) -> String {
 async fn forward(
     app: &App,
     req: Request<Incoming>,
-    conn: ConnInfo,
+    origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
     let req = req.map(body::stream);
-    Ok(app.upstream.forward(req, conn.peer, conn.proto).await?)
+    Ok(app.upstream.forward(req, origin).await?)
 }
 
 #[cfg(test)]

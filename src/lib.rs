@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod endpoints;
+pub mod forwarded;
 pub mod gate;
 pub mod identity;
 pub mod metrics;

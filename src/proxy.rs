@@ -1,7 +1,6 @@
 //! Forwarding to the upstream with hyper-util's pooled client: bodies streamed both ways,
 //! hop-by-hop headers dropped, `X-Forwarded-*` set, `Upgrade` tunnelled, timeouts bounded.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use url::Url;
 
 use crate::body::{self, Body, BoxError};
+use crate::forwarded::Origin;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,7 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
 /// Removes hop-by-hop headers, including every header the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
@@ -130,14 +131,14 @@ impl Upstream {
     pub async fn forward(
         &self,
         mut req: Request<Body>,
-        peer: SocketAddr,
-        proto: &'static str,
+        origin: &Origin,
     ) -> Result<Response<Body>, ProxyError> {
         let upgrade = requested_upgrade(req.headers());
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
         let (mut parts, body) = req.into_parts();
         let host = parts.headers.get(header::HOST).cloned().or_else(|| {
+            // HTTP/2 carries the host in the URI's authority; HTTP/1.1 upstreams need Host.
             parts
                 .uri
                 .authority()
@@ -146,16 +147,23 @@ impl Upstream {
         parts.uri = self.upstream_uri(&parts.uri)?;
         parts.version = Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
+        if let Some(forwarded_host) = origin.host.clone().or_else(|| host.clone()) {
+            parts
+                .headers
+                .insert(X_FORWARDED_HOST.clone(), forwarded_host);
+        }
         if let Some(host) = host {
-            parts.headers.insert(X_FORWARDED_HOST.clone(), host.clone());
             parts.headers.insert(header::HOST, host);
         }
-        if let Ok(ip) = HeaderValue::from_str(&peer.ip().to_string()) {
-            parts.headers.insert(X_FORWARDED_FOR.clone(), ip);
+        if let Ok(chain) = HeaderValue::from_str(&origin.forwarded_for) {
+            parts.headers.insert(X_FORWARDED_FOR.clone(), chain);
+        }
+        if let Ok(ip) = HeaderValue::from_str(&origin.client_ip.to_string()) {
+            parts.headers.insert(X_REAL_IP.clone(), ip);
         }
         parts
             .headers
-            .insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static(proto));
+            .insert(X_FORWARDED_PROTO.clone(), origin.proto.clone());
         if let Some(protocol) = &upgrade {
             parts
                 .headers

@@ -10,6 +10,7 @@ use hyper::body::Incoming;
 use crate::app::App;
 use crate::body::{self, Body};
 use crate::endpoints::{self, wants_html};
+use crate::forwarded::{self, Origin};
 use crate::gate::{self, LoggedUser};
 use crate::respond::RequestError;
 use crate::server::ConnInfo;
@@ -19,7 +20,13 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, conn: ConnInfo) -> Re
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let html = wants_html(req.headers());
-    let mut response = match route(&app, req, conn).await {
+    let origin = forwarded::origin(
+        req.headers(),
+        conn.peer,
+        conn.proto,
+        &app.config.trusted_proxies,
+    );
+    let mut response = match route(&app, req, &origin).await {
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
@@ -36,6 +43,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, conn: ConnInfo) -> Re
         target: "rocketgate::request",
         method = %method,
         path = %path,
+        client = %origin.client_ip,
         status,
         latency_ms = elapsed.as_micros() as f64 / 1000.0,
         user = %user.as_ref().map_or("-", |u| u.0.as_str()),
@@ -58,7 +66,7 @@ fn text(status: StatusCode, text: &'static str) -> Response<Body> {
 async fn route(
     app: &App,
     req: Request<Incoming>,
-    conn: ConnInfo,
+    origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
     let path = req.uri().path();
     match path {
@@ -75,7 +83,7 @@ async fn route(
             );
             Ok(response)
         }
-        "/oauth2/start" => Ok(endpoints::start(app, &req)),
+        "/oauth2/start" => Ok(endpoints::start(app, &req, origin)),
         "/oauth2/callback" => endpoints::callback(app, &req).await,
         "/oauth2/sign_out" => Ok(endpoints::sign_out(app, &req)),
         "/oauth2/userinfo" => endpoints::userinfo(app, &req).await,
@@ -84,6 +92,6 @@ async fn route(
         }
         p if p.starts_with("/oauth2/") => Err(RequestError::NotFound),
         _ if req.method() == Method::CONNECT => Err(RequestError::NotFound),
-        _ => gate::protected(app, req, conn).await,
+        _ => gate::protected(app, req, origin).await,
     }
 }

@@ -16,6 +16,7 @@ const NOT_KEYS: &[&str] = &["ROCKETGATE_CONFIG", "ROCKETGATE_LOG"];
 
 /// Keys whose environment value is a comma-separated list.
 const LIST_KEYS: &[&str] = &[
+    "trusted_proxies",
     "provider.scopes",
     "cookie.secrets",
     "access.allowed_emails",

@@ -15,6 +15,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::access::{EmailPolicy, RedirectPolicy, SkipRoutes};
+use crate::forwarded::TrustedProxies;
 
 pub use load::{load, load_from_str};
 
@@ -34,6 +35,8 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub shutdown_timeout: Duration,
     pub log_format: LogFormat,
+    /// Peers whose `X-Forwarded-*` headers are believed.
+    pub trusted_proxies: TrustedProxies,
     pub provider: ProviderSettings,
     pub cookie: CookieSettings,
     pub session: SessionSettings,
@@ -68,6 +71,8 @@ pub struct ProviderSettings {
     pub scopes: Vec<String>,
     /// Bound on every call to Rocketpunch; a slow provider must not hold a login forever.
     pub timeout: Duration,
+    /// PKCE (S256) on every login; only for providers that reject it.
+    pub pkce: bool,
     pub claims: ClaimPointers,
 }
 
@@ -120,9 +125,15 @@ pub struct HeaderSettings {
 
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    /// Slowloris guard: a client must finish sending request headers within this.
+    /// Slowloris guard: once a request starts arriving, its headers must be complete within this.
     pub header_read_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this long.
+    pub idle_timeout: Duration,
+    /// Largest request head (request line + headers) accepted; larger gets 431.
+    pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// Logins one browser may have in progress at once (each holds a CSRF cookie).
+    pub max_logins_per_client: usize,
 }
 
 /// A secret string that never prints itself.

@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub shutdown_delay: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub log_format: Option<String>,
+    pub trusted_proxies: Vec<String>,
     pub provider: RawProvider,
     pub cookie: RawCookie,
     pub session: RawSession,
@@ -34,6 +35,7 @@ pub struct RawProvider {
     pub profile_url: Option<String>,
     pub scopes: Option<Vec<String>>,
     pub timeout: Option<String>,
+    pub pkce: Option<bool>,
     pub claims: RawClaims,
 }
 
@@ -86,5 +88,8 @@ pub struct RawHeaders {
 #[serde(default, deny_unknown_fields)]
 pub struct RawLimits {
     pub header_read_timeout: Option<String>,
+    pub idle_timeout: Option<String>,
+    pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
+    pub max_logins_per_client: Option<usize>,
 }

@@ -338,3 +338,38 @@ fn the_shipped_example_config_is_valid() {
     );
     assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
 }
+
+#[test]
+fn trusted_proxies_and_limits_are_validated() {
+    let toml = format!(
+        "trusted_proxies = [\"10.0.0.0/8\", \"nope\"]\n{}",
+        minimal()
+    );
+    refused(&toml, &[], "trusted_proxies[1]: must be a CIDR");
+    let c = load_from_str(
+        &minimal(),
+        &env(&[("ROCKETGATE_TRUSTED_PROXIES", "10.0.0.0/8, ::1")]),
+    )
+    .unwrap();
+    assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+    assert!(!c.trusted_proxies.contains("11.0.0.1".parse().unwrap()));
+    let toml = format!("{}\n[limits]\nmax_header_bytes = 4096\n", minimal());
+    refused(
+        &toml,
+        &[],
+        "limits.max_header_bytes: must be between 8192 and 16777216, got 4096",
+    );
+    let toml = format!(
+        "{}\n[limits]\nmax_logins_per_client = 0\nmax_connections = 0\n",
+        minimal()
+    );
+    refused(
+        &toml,
+        &[],
+        "limits.max_logins_per_client: must be at least 1",
+    );
+    refused(&toml, &[], "limits.max_connections: must be at least 1");
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert!(c.provider.pkce, "PKCE on by default");
+    assert_eq!(c.limits.idle_timeout, Duration::from_secs(60));
+}

@@ -66,6 +66,15 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     };
 
+    let mut nets = Vec::new();
+    for (i, entry) in raw.trusted_proxies.iter().enumerate() {
+        if let Some(net) = p.take(
+            &format!("trusted_proxies[{i}]"),
+            crate::forwarded::parse_net(entry),
+        ) {
+            nets.push(net);
+        }
+    }
     let provider = provider(&mut p, raw.provider);
     let cookie = cookie(&mut p, raw.cookie, public_url.as_ref());
 
@@ -128,9 +137,27 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         &raw.limits.header_read_timeout,
         "10s",
     );
+    let idle_timeout = duration(
+        &mut p,
+        "limits.idle_timeout",
+        &raw.limits.idle_timeout,
+        "60s",
+    );
     let max_connections = raw.limits.max_connections.unwrap_or(10_000);
     if max_connections == 0 {
         p.add("limits.max_connections", "must be at least 1");
+    }
+    // hyper refuses (panics on) buffers under 8 KiB, so the bound is checked here.
+    let max_header_bytes = raw.limits.max_header_bytes.unwrap_or(32 * 1024);
+    if !(8192..=16 * 1024 * 1024).contains(&max_header_bytes) {
+        p.add(
+            "limits.max_header_bytes",
+            format!("must be between 8192 and 16777216, got {max_header_bytes}"),
+        );
+    }
+    let max_logins_per_client = raw.limits.max_logins_per_client.unwrap_or(10);
+    if max_logins_per_client == 0 {
+        p.add("limits.max_logins_per_client", "must be at least 1");
     }
 
     if !p.0.is_empty() {
@@ -152,6 +179,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(emails),
         Some(header_read_timeout),
         Some(rotation_grace),
+        Some(idle_timeout),
     ) = (
         listen,
         upstream,
@@ -167,6 +195,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         emails,
         header_read_timeout,
         rotation_grace,
+        idle_timeout,
     )
     else {
         return Err(ConfigError::Invalid(vec![ConfigProblem {
@@ -183,6 +212,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         shutdown_delay,
         shutdown_timeout,
         log_format,
+        trusted_proxies: TrustedProxies::new(nets),
         provider,
         cookie,
         session: SessionSettings {
@@ -202,7 +232,10 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         },
         limits: Limits {
             header_read_timeout,
+            idle_timeout,
+            max_header_bytes,
             max_connections,
+            max_logins_per_client,
         },
     })
 }
@@ -324,6 +357,7 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
         profile_url: profile_url?,
         scopes,
         timeout: timeout?,
+        pkce: raw.pkce.unwrap_or(true),
         claims,
     })
 }

@@ -226,6 +226,12 @@ impl StandIn {
         self.state().store.revoke_user(user_id);
     }
 
+    /// Every authorization code, access token and refresh token issued so far, revoked or
+    /// not: tests use it to prove none of them reaches a log line.
+    pub fn issued_secrets(&self) -> Vec<String> {
+        self.state().store.issued()
+    }
+
     pub fn users() -> &'static [DemoUser] {
         USERS
     }

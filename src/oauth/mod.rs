@@ -21,7 +21,7 @@ use url::Url;
 
 pub use claims::identity;
 pub use error::ProviderError;
-pub use state::{LoginState, csrf_cookie_name, random_token};
+pub use state::{LoginState, code_challenge, csrf_cookie_name, random_token};
 
 use crate::config::{Config, ProviderSettings};
 use crate::session::{Identity, Tokens};
@@ -70,27 +70,46 @@ impl OAuthClient {
         }
     }
 
-    /// Where to send the browser to sign in.
-    pub fn authorize_url(&self, state: &str) -> String {
+    /// Where to send the browser to sign in; `challenge` is the PKCE S256 challenge, if any.
+    pub fn authorize_url(&self, state: &str, challenge: Option<&str>) -> String {
         let mut url: Url = self.provider.authorize_url.clone();
-        url.query_pairs_mut()
-            .append_pair("client_id", &self.provider.client_id)
-            .append_pair("redirect_uri", &self.redirect_uri)
-            .append_pair("response_type", "code")
-            .append_pair("scope", &self.provider.scopes.join(" "))
-            .append_pair("state", state);
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("client_id", &self.provider.client_id)
+                .append_pair("redirect_uri", &self.redirect_uri)
+                .append_pair("response_type", "code")
+                .append_pair("scope", &self.provider.scopes.join(" "))
+                .append_pair("state", state);
+            if let Some(challenge) = challenge {
+                query
+                    .append_pair("code_challenge", challenge)
+                    .append_pair("code_challenge_method", "S256");
+            }
+        }
         url.into()
     }
 
     /// Exchanges an authorization code for tokens (step 4 of Rocketpunch's guide).
-    pub async fn exchange_code(&self, code: &str, now: u64) -> Result<Tokens, ProviderError> {
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "authorization_code")
-            .append_pair("code", code)
-            .append_pair("client_id", &self.provider.client_id)
-            .append_pair("client_secret", self.provider.client_secret.expose())
-            .append_pair("redirect_uri", &self.redirect_uri)
-            .finish();
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: Option<&str>,
+        now: u64,
+    ) -> Result<Tokens, ProviderError> {
+        // Built in a block: the serializer is not Send and must not live across the await.
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "authorization_code")
+                .append_pair("code", code)
+                .append_pair("client_id", &self.provider.client_id)
+                .append_pair("client_secret", self.provider.client_secret.expose())
+                .append_pair("redirect_uri", &self.redirect_uri);
+            if let Some(verifier) = verifier {
+                form.append_pair("code_verifier", verifier);
+            }
+            form.finish()
+        };
         self.token_call(form, None, now).await
     }
 

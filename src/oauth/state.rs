@@ -14,6 +14,14 @@ pub struct LoginState {
     pub rd: String,
     /// Unix seconds when the login started.
     pub iat: u64,
+    /// The PKCE code verifier, when PKCE is on: only this browser's cookie knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verifier: Option<String>,
+}
+
+/// The S256 code challenge for `verifier` (RFC 7636 §4.2).
+pub fn code_challenge(verifier: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
 /// 256 random bits, URL-safe: for `state` and anything else that must be unguessable.
@@ -41,6 +49,14 @@ mod tests {
         let a = random_token();
         assert_eq!(a.len(), 43);
         assert_ne!(a, random_token());
+    }
+
+    #[test]
+    fn s256_matches_rfc7636_appendix_b() {
+        assert_eq!(
+            code_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 
     #[test]

@@ -122,6 +122,11 @@ impl CookieCodec {
         out
     }
 
+    /// Whether the request carries a session cookie or chunk (valid or not).
+    pub fn has_session_cookie(&self, cookies: &RequestCookies) -> bool {
+        self.session_cookie_names(cookies).next().is_some()
+    }
+
     /// `Set-Cookie` values that delete the session cookie and every chunk the browser sent.
     pub fn clear(&self, cookies: &RequestCookies) -> Vec<String> {
         let mut names: Vec<&str> = self.session_cookie_names(cookies).collect();
@@ -148,13 +153,9 @@ impl CookieCodec {
 
     /// One `Set-Cookie` value with this codec's attributes.
     pub fn set(&self, name: &str, value: &str, max_age: Duration) -> String {
-        self.set_with_path(name, value, max_age, "/")
-    }
-
-    pub fn set_with_path(&self, name: &str, value: &str, max_age: Duration, path: &str) -> String {
         let max_age = time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
         let mut c = Cookie::build((name.to_owned(), value.to_owned()))
-            .path(path.to_owned())
+            .path("/")
             .http_only(true)
             .secure(self.secure)
             .same_site(self.same_site)

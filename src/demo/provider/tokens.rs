@@ -138,9 +138,15 @@ pub(super) struct Store {
     access: HashMap<String, AccessRecord>,
     refresh: HashMap<String, RefreshRecord>,
     next_family: u64,
+    /// Every code and token ever issued, for tests that check none of them leaks (logs).
+    issued: Vec<String>,
 }
 
 impl Store {
+    pub(super) fn issued(&self) -> Vec<String> {
+        self.issued.clone()
+    }
+
     /// Stores a new single-use code valid for `ttl` and returns it.
     pub(super) fn issue_code(&mut self, approval: Approval, ttl: Duration) -> String {
         let now = Instant::now();
@@ -148,6 +154,7 @@ impl Store {
             .retain(|_, c| later(c.expires_at, USED_CODE_RETENTION) > now);
         self.access.retain(|_, a| a.expires_at > now);
         let code = random_token(CODE_LEN);
+        self.issued.push(code.clone());
         self.codes.insert(
             code.clone(),
             CodeRecord {
@@ -266,6 +273,8 @@ impl Store {
     ) -> TokenSet {
         let access_token = random_token(minting.access_len);
         let refresh_token = random_token(REFRESH_LEN);
+        self.issued.push(access_token.clone());
+        self.issued.push(refresh_token.clone());
         self.access.insert(
             access_token.clone(),
             AccessRecord {

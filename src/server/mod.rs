@@ -11,8 +11,13 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+mod timeouts;
+
+use http::StatusCode;
+
 use crate::app::App;
 use crate::router;
+use timeouts::{Activity, TimedIo};
 
 /// What the proxy knows about the connection a request came on.
 #[derive(Clone, Copy, Debug)]
@@ -25,12 +30,20 @@ pub struct ConnInfo {
 /// Serves `listener` until `shutdown` resolves, then drains as configured and returns.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    let limits = app.config.limits;
+    // Header and idle deadlines are enforced by `TimedIo`, which can tell them apart.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(app.config.limits.header_read_timeout)
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(limits.idle_timeout))
+        .keep_alive_timeout(limits.header_read_timeout);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(app.config.limits.max_connections));
 
@@ -67,12 +80,29 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             proto: "http",
         };
         let app = app.clone();
+        let activity = Activity::new();
+        let io = TimedIo::new(
+            stream,
+            activity.clone(),
+            limits.idle_timeout,
+            limits.header_read_timeout,
+        );
         let service = service_fn(move |req| {
             let app = app.clone();
-            async move { Ok::<_, std::convert::Infallible>(router::handle(app, req, conn).await) }
+            let activity = activity.clone();
+            async move {
+                let guard = activity.request_started();
+                let response = router::handle(app, req, conn).await;
+                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                    activity.upgraded();
+                }
+                Ok::<_, std::convert::Infallible>(
+                    response.map(|body| timeouts::guarded(body, guard)),
+                )
+            }
         });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -1,0 +1,310 @@
+//! Connection time limits that hyper does not tell apart.
+//!
+//! hyper's `header_read_timeout` starts whenever it waits for a request head, including on an
+//! idle keep-alive connection, so "how long may a connection idle" and "how long may a request
+//! head take to arrive" (the slowloris guard) would have to be one number. This wrapper around
+//! the socket enforces both: with no request in flight, the connection may stay silent for
+//! `idle` and is then closed as if the client had hung up; once bytes of a new request start
+//! arriving, its head must be complete (the service called) within `head`. Upgraded
+//! connections (WebSocket tunnels) are exempt: their silence belongs to the application.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use crate::body::{Body, BoxError};
+
+/// What the connection's requests are doing, shared between the socket wrapper and the service.
+#[derive(Debug)]
+pub struct Activity {
+    base: Instant,
+    /// Milliseconds since `base` of the last byte moved or request finished.
+    last_ms: AtomicU64,
+    inflight: AtomicUsize,
+    started: AtomicU64,
+    upgraded: AtomicBool,
+}
+
+impl Activity {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            base: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            inflight: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+            upgraded: AtomicBool::new(false),
+        })
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
+    }
+
+    /// A request's head has been read; the guard lives until its response body is done.
+    pub fn request_started(self: &Arc<Self>) -> InFlight {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        self.started.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.clone())
+    }
+
+    /// The connection now carries a tunnel: no more deadlines.
+    pub fn upgraded(&self) {
+        self.upgraded.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Marks one request in flight on its connection.
+#[derive(Debug)]
+pub struct InFlight(Arc<Activity>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that keeps its request counted as in flight until it has been sent.
+    struct Guarded {
+        #[pin]
+        inner: Body,
+        guard: InFlight,
+    }
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().inner.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `body`, holding `guard` until hyper has finished sending (or dropped) it.
+pub fn guarded(body: Body, guard: InFlight) -> Body {
+    crate::body::stream(Guarded { inner: body, guard })
+}
+
+pin_project_lite::pin_project! {
+    /// The socket, with the idle and request-head deadlines applied to its reads.
+    pub struct TimedIo<T> {
+        #[pin]
+        inner: T,
+        activity: Arc<Activity>,
+        idle: Duration,
+        head: Duration,
+        // When the current request head began to arrive, and the request count at that time.
+        head_started: Option<(Instant, u64)>,
+        // Boxed so the wrapper stays Unpin, as hyper's upgrade machinery requires.
+        timer: Pin<Box<Sleep>>,
+    }
+}
+
+impl<T> TimedIo<T> {
+    pub fn new(inner: T, activity: Arc<Activity>, idle: Duration, head: Duration) -> Self {
+        Self {
+            inner,
+            activity,
+            idle,
+            head,
+            head_started: None,
+            timer: Box::pin(tokio::time::sleep(idle)),
+        }
+    }
+}
+
+impl<T: AsyncRead> AsyncRead for TimedIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let activity = this.activity.as_ref();
+        let before = buf.filled().len();
+        match this.inner.poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    activity.touch();
+                    if activity.inflight.load(Ordering::SeqCst) == 0 && this.head_started.is_none()
+                    {
+                        *this.head_started =
+                            Some((Instant::now(), activity.started.load(Ordering::SeqCst)));
+                    }
+                }
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => {}
+        }
+        if let Some((_, count)) = *this.head_started
+            && activity.started.load(Ordering::SeqCst) != count
+        {
+            // The head it was timing has been read and served.
+            *this.head_started = None;
+        }
+        if activity.upgraded.load(Ordering::SeqCst) || activity.inflight.load(Ordering::SeqCst) > 0
+        {
+            return Poll::Pending;
+        }
+        let (deadline, slow_head) = match *this.head_started {
+            Some((at, _)) => (at + *this.head, true),
+            None => (activity.last() + *this.idle, false),
+        };
+        if Instant::now() >= deadline {
+            return if slow_head {
+                Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "request head not received in time",
+                )))
+            } else {
+                // Idle: end the connection the way a client hanging up would.
+                Poll::Ready(Ok(()))
+            };
+        }
+        this.timer.as_mut().reset(deadline);
+        if this.timer.as_mut().poll(cx).is_ready() {
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let written = this.inner.poll_write(cx, buf);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        written
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let written = this.inner.poll_write_vectored(cx, bufs);
+        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
+            this.activity.touch();
+        }
+        written
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+
+    const IDLE: Duration = Duration::from_secs(60);
+    const HEAD: Duration = Duration::from_secs(10);
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_connections_end_after_the_idle_timeout() {
+        let (server, _client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity, IDLE, HEAD);
+        let started = Instant::now();
+        let mut buf = [0u8; 8];
+        let n = io.read(&mut buf).await.unwrap();
+        assert_eq!(n, 0, "EOF, as if the client hung up");
+        assert!(started.elapsed() >= IDLE && started.elapsed() < IDLE + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_started_head_must_finish_within_the_head_timeout() {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity, IDLE, HEAD);
+        client.write_all(b"GET / HT").await.unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(io.read(&mut buf).await.unwrap(), 8);
+        let started = Instant::now();
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= HEAD && started.elapsed() < IDLE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_in_flight_and_tunnels_have_no_deadline() {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(io.read(&mut buf).await.unwrap() > 0);
+        let guard = activity.request_started();
+        // Far past both deadlines, still waiting (a slow upstream).
+        let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
+        assert!(waited.is_err(), "no deadline while a request is in flight");
+        drop(guard);
+        activity.upgraded();
+        let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
+        assert!(waited.is_err(), "no deadline on an upgraded tunnel");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn finishing_a_request_restarts_the_idle_clock() {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(io.read(&mut buf).await.unwrap() > 0);
+        let guard = activity.request_started();
+        tokio::time::sleep(IDLE * 2).await;
+        drop(guard);
+        let finished = Instant::now();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        assert!(
+            finished.elapsed() >= IDLE,
+            "idle counted from the end of the request"
+        );
+    }
+}
