@@ -391,3 +391,66 @@ async fn an_email_with_two_at_signs_does_not_pass_a_domain_check() {
     assert!(!policy.allows(Some("ada@badcompany.com")));
     assert!(!policy.allows(None));
 }
+
+/// oauth2-proxy's redirect advisories, one input per trick, through the real endpoints.
+#[tokio::test]
+async fn redirect_tricks_and_domain_confusion_are_refused() {
+    let stack = Stack::with(Options::default().env(
+        "ROCKETGATE_ACCESS__REDIRECT_DOMAINS",
+        ".example.com,port.example.org:8443",
+    ))
+    .await;
+    let refused = [
+        "/\\evil.com",
+        "/%09/evil.com",
+        "/%0a/evil.com",
+        "/%0b/evil.com",
+        "/%0d/evil.com",
+        "/\t/evil.com",
+        "/./\\evil.com",
+        "\\\\evil.com",
+        "/\\/evil.com",
+        "//evil.com",
+        "///evil.com",
+        "https://app@evil.com",
+        "https://a.example.com@evil.com/",
+        "https://user:pass@a.example.com/",
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>",
+        "HtTpS://evil.com",
+        "https:evil.com",
+        "http:/evil.com",
+        "https://badexample.com/",
+        "https://example.com.evil.com/",
+        "https://a.example.com.evil.com/",
+        "https://port.example.org/",
+        "https://port.example.org:9443/",
+        "ftp://a.example.com/",
+    ];
+    let allowed = [
+        ("/dashboard?tab=1", "/dashboard?tab=1"),
+        ("https://example.com/x", "https://example.com/x"),
+        (
+            "https://deep.sub.example.com/",
+            "https://deep.sub.example.com/",
+        ),
+        ("HTTPS://A.Example.COM/p", "https://a.example.com/p"),
+        (
+            "https://port.example.org:8443/",
+            "https://port.example.org:8443/",
+        ),
+    ];
+    let client = stack.client();
+    let sign_out = |rd: &str| {
+        let url = stack.url(&format!("/oauth2/sign_out?rd={}", encode(rd)));
+        let client = client.clone();
+        async move { location(&client.get(url).send().await.unwrap()) }
+    };
+    for rd in refused {
+        assert_eq!(sign_out(rd).await, "/", "{rd:?} must be refused");
+    }
+    for (rd, expected) in allowed {
+        assert_eq!(sign_out(rd).await, expected, "{rd:?} must be allowed");
+    }
+}
