@@ -136,6 +136,17 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = app.config.metrics_listen {
+        match TcpListener::bind(addr).await {
+            Ok(metrics) => {
+                tokio::spawn(server::serve_metrics(app.clone(), metrics));
+            }
+            Err(e) => {
+                eprintln!("metrics_listen: cannot bind {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     server::serve(app, listener, server::shutdown_signal()).await;
     tracing::info!("rocketgate stopped");
     ExitCode::SUCCESS

@@ -22,9 +22,13 @@ pub struct LoggedUser(pub String);
 
 /// The session the request carries, if it is valid and within its absolute lifetime.
 pub fn authenticate(app: &App, cookies: &RequestCookies) -> Option<Opened> {
-    app.codec
-        .open(cookies)
-        .filter(|o| !o.session.is_expired(unix_now(), app.config.cookie.expire))
+    let opened = app.codec.open(cookies);
+    if let Some(o) = &opened {
+        app.metrics.session_cache(o.cached);
+    } else if app.codec.has_session_cookie(cookies) {
+        app.metrics.session_cache(false);
+    }
+    opened.filter(|o| !o.session.is_expired(unix_now(), app.config.cookie.expire))
 }
 
 /// A signed-in request's session, refreshed when its access token was due.
@@ -48,7 +52,7 @@ pub async fn current(app: &App, cookies: &RequestCookies) -> Result<Option<Curre
         .await
     {
         Ok(Freshness::Unchanged | Freshness::Stale) => Ok(Some(Current {
-            session: Arc::new(opened.session),
+            session: opened.session,
             rewrite: opened.reseal,
         })),
         Ok(Freshness::Refreshed(session)) => Ok(Some(Current {
@@ -144,7 +148,10 @@ async fn forward(
     origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
     let req = req.map(body::stream);
-    Ok(app.upstream.forward(req, origin).await?)
+    let started = std::time::Instant::now();
+    let response = app.upstream.forward(req, origin).await;
+    app.metrics.upstream(started.elapsed().as_secs_f64());
+    Ok(response?)
 }
 
 #[cfg(test)]

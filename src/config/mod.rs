@@ -35,6 +35,8 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub shutdown_timeout: Duration,
     pub log_format: LogFormat,
+    /// A separate listener for `/metrics`; when set, the main listener proxies `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: TrustedProxies,
     pub provider: ProviderSettings,

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub shutdown_timeout: Option<String>,
     pub log_format: Option<String>,
     pub trusted_proxies: Vec<String>,
+    pub metrics_listen: Option<String>,
     pub provider: RawProvider,
     pub cookie: RawCookie,
     pub session: RawSession,

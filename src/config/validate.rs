@@ -39,6 +39,13 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .parse::<SocketAddr>()
             .map_err(|_| "must be an address with a port, like \"0.0.0.0:4180\""),
     );
+    let metrics_listen = raw.metrics_listen.as_deref().and_then(|v| {
+        p.take(
+            "metrics_listen",
+            v.parse::<SocketAddr>()
+                .map_err(|_| "must be an address with a port, like \"127.0.0.1:9100\""),
+        )
+    });
     let upstream = required(&mut p, "upstream", raw.upstream.as_deref())
         .and_then(|v| p.take("upstream", http_url(v)));
     let public_url = required(&mut p, "public_url", raw.public_url.as_deref())
@@ -212,6 +219,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         shutdown_delay,
         shutdown_timeout,
         log_format,
+        metrics_listen,
         trusted_proxies: TrustedProxies::new(nets),
         provider,
         cookie,

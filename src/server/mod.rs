@@ -79,6 +79,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             peer,
             proto: "http",
         };
+        let metrics = app.metrics.clone();
         let app = app.clone();
         let activity = Activity::new();
         let io = TimedIo::new(
@@ -105,10 +106,12 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let connection = graceful.watch(connection);
+        metrics.connection_opened();
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            metrics.connection_closed();
             drop(permit);
         });
     }
@@ -119,6 +122,37 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         .is_err()
     {
         tracing::warn!("shutdown timeout reached; closing remaining connections");
+    }
+}
+
+/// Serves `/metrics` (and `/ping`) alone on `listener`, for `metrics_listen`: scrapers then
+/// need no route through the proxy and the app keeps its own `/metrics`.
+pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let response = match req.uri().path() {
+                    "/metrics" => router::metrics(&app),
+                    "/ping" => http::Response::new(crate::body::full("OK")),
+                    _ => {
+                        let mut r = http::Response::new(crate::body::full("not found"));
+                        *r.status_mut() = StatusCode::NOT_FOUND;
+                        r
+                    }
+                };
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 

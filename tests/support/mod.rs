@@ -41,6 +41,8 @@ pub struct Stack {
     pub provider: SocketAddr,
     pub upstream: SocketAddr,
     pub standin: Arc<StandIn>,
+    /// The running proxy's shared state (config, metrics), for tests that reach inside.
+    pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
 }
@@ -88,7 +90,7 @@ impl Stack {
         let config = config::load_from_str(&toml, &env).expect("test config is valid");
         let app = App::new(config).expect("app starts");
         let (tx, rx) = oneshot::channel::<()>();
-        let served = tokio::spawn(server::serve(app, proxy_listener, async move {
+        let served = tokio::spawn(server::serve(app.clone(), proxy_listener, async move {
             let _ = rx.await;
         }));
         Stack {
@@ -96,6 +98,7 @@ impl Stack {
             provider,
             upstream,
             standin,
+            app,
             shutdown: Some(tx),
             served,
         }
