@@ -174,7 +174,7 @@ pub async fn callback(
             "/oauth2/start?rd={}",
             form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
         );
-        let page = RequestError::from(LoginError::Denied { retry }).render(true);
+        let page = RequestError::from(LoginError::Denied { retry }).render(&app.pages, true);
         return Ok(with_cookies(page, csrf_clear()));
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
@@ -246,7 +246,7 @@ pub async fn userinfo(
     let cookies = RequestCookies::from_headers(req.headers());
     let Some(current) = current(app, &cookies).await? else {
         return Ok(with_cookies(
-            RequestError::Unauthenticated.render(false),
+            RequestError::Unauthenticated.render(&app.pages, false),
             clear_stale(app, &cookies),
         ));
     };
@@ -280,7 +280,7 @@ pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>
     let cookies = RequestCookies::from_headers(req.headers());
     let Some(current) = current(app, &cookies).await? else {
         return Ok(with_cookies(
-            RequestError::Unauthenticated.render(false),
+            RequestError::Unauthenticated.render(&app.pages, false),
             clear_stale(app, &cookies),
         ));
     };
@@ -296,7 +296,10 @@ pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>
         .emails
         .allows(session.identity.email.as_deref())
     {
-        return Ok(with_cookies(RequestError::Forbidden.render(false), set));
+        return Ok(with_cookies(
+            RequestError::Forbidden.render(&app.pages, false),
+            set,
+        ));
     }
     let mut response = Response::new(body::empty());
     identity::add_auth_request_identity(response.headers_mut(), session, app.config.headers);

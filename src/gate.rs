@@ -93,11 +93,18 @@ pub async fn protected(
         let clear = clear_stale(app, &cookies);
         if !wants_html(req.headers()) {
             return Ok(with_cookies(
-                RequestError::Unauthenticated.render(false),
+                RequestError::Unauthenticated.render(&app.pages, false),
                 clear,
             ));
         }
         let rd = return_path(req.uri());
+        if app.pages.sign_in_enabled() {
+            let start = format!(
+                "/oauth2/start?rd={}",
+                form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+            );
+            return Ok(with_cookies(app.pages.sign_in(&start), clear));
+        }
         return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
     };
     let session = &current.session;
@@ -113,7 +120,10 @@ pub async fn protected(
         .allows(session.identity.email.as_deref())
     {
         let html = wants_html(req.headers());
-        return Ok(with_cookies(RequestError::Forbidden.render(html), set));
+        return Ok(with_cookies(
+            RequestError::Forbidden.render(&app.pages, html),
+            set,
+        ));
     }
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);

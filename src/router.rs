@@ -78,7 +78,7 @@ pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -
             if error.status().is_server_error() {
                 tracing::warn!(%error, request_id = ?id, "request failed");
             }
-            error.render(html)
+            error.render(&app.pages, html)
         }
     };
     let user = response.extensions_mut().remove::<LoggedUser>();

@@ -5,6 +5,7 @@
 //! its key. Nothing downstream re-checks a value: if a `Config` exists, it is usable.
 
 mod load;
+mod pages;
 pub mod raw;
 mod validate;
 
@@ -45,6 +46,7 @@ pub struct Config {
     pub access: AccessSettings,
     pub headers: HeaderSettings,
     pub limits: Limits,
+    pub pages: crate::pages::PageSettings,
 }
 
 impl Config {

@@ -23,6 +23,7 @@ pub struct RawConfig {
     pub access: RawAccess,
     pub headers: RawHeaders,
     pub limits: RawLimits,
+    pub pages: RawPages,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -93,4 +94,14 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_logins_per_client: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPages {
+    pub sign_in_page: Option<bool>,
+    pub app_name: Option<String>,
+    pub footer: Option<String>,
+    pub logo_file: Option<String>,
+    pub templates_dir: Option<String>,
 }

@@ -167,6 +167,20 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         p.add("limits.max_logins_per_client", "must be at least 1");
     }
 
+    let default_name = public_url
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "this application".to_owned());
+    let pages = match super::pages::pages(raw.pages, &default_name) {
+        Ok(pages) => Some(pages),
+        Err(problems) => {
+            for (key, message) in problems {
+                p.add(&key, message);
+            }
+            None
+        }
+    };
+
     if !p.0.is_empty() {
         return Err(ConfigError::Invalid(p.0));
     }
@@ -187,6 +201,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(header_read_timeout),
         Some(rotation_grace),
         Some(idle_timeout),
+        Some(pages),
     ) = (
         listen,
         upstream,
@@ -203,6 +218,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         header_read_timeout,
         rotation_grace,
         idle_timeout,
+        pages,
     )
     else {
         return Err(ConfigError::Invalid(vec![ConfigProblem {
@@ -245,6 +261,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             max_connections,
             max_logins_per_client,
         },
+        pages,
     })
 }
 
