@@ -267,10 +267,7 @@ pub async fn userinfo(
     response
         .extensions_mut()
         .insert(LoggedUser(id.user.clone()));
-    if current.rewrite {
-        response = with_cookies(response, app.codec.write(&current.session, &cookies));
-    }
-    Ok(response)
+    Ok(with_cookies(response, current.set_cookies(app, &cookies)))
 }
 
 /// For nginx `auth_request`, Traefik forwardAuth and Envoy ext_authz: exactly 200 with the
@@ -284,23 +281,14 @@ pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>
             clear_stale(app, &cookies),
         ));
     };
-    let session = &current.session;
-    let set = if current.rewrite {
-        app.codec.write(session, &cookies)
-    } else {
-        Vec::new()
-    };
-    if !app
-        .config
-        .access
-        .emails
-        .allows(session.identity.email.as_deref())
-    {
+    let set = current.set_cookies(app, &cookies);
+    if !current.allowed(app) {
         return Ok(with_cookies(
             RequestError::Forbidden.render(&app.pages, false),
             set,
         ));
     }
+    let session = &current.session;
     let mut response = Response::new(body::empty());
     identity::add_auth_request_identity(response.headers_mut(), session, app.config.headers);
     response

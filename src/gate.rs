@@ -38,6 +38,26 @@ pub struct Current {
     pub rewrite: bool,
 }
 
+impl Current {
+    /// The `Set-Cookie` values the response must carry: the session re-sealed when it changed.
+    pub fn set_cookies(&self, app: &App, cookies: &RequestCookies) -> Vec<String> {
+        if self.rewrite {
+            app.codec.write(&self.session, cookies)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether `access.allowed_emails` / `allowed_email_domains` let this user in, checked on
+    /// every request so a refreshed profile or a changed policy takes effect at once.
+    pub fn allowed(&self, app: &App) -> bool {
+        app.config
+            .access
+            .emails
+            .allows(self.session.identity.email.as_deref())
+    }
+}
+
 /// The session for this request, refreshing it first when its access token expires within
 /// `session.refresh_before`. `None` means "not signed in", including a session whose refresh
 /// Rocketpunch refused; an unavailable Rocketpunch with an expired token is an error (503)
@@ -107,24 +127,15 @@ pub async fn protected(
         }
         return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
     };
-    let session = &current.session;
-    let set = if current.rewrite {
-        app.codec.write(session, &cookies)
-    } else {
-        Vec::new()
-    };
-    if !app
-        .config
-        .access
-        .emails
-        .allows(session.identity.email.as_deref())
-    {
+    let set = current.set_cookies(app, &cookies);
+    if !current.allowed(app) {
         let html = wants_html(req.headers());
         return Ok(with_cookies(
             RequestError::Forbidden.render(&app.pages, html),
             set,
         ));
     }
+    let session = &current.session;
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
