@@ -75,7 +75,7 @@ fn raw(header: &[u8]) {
     };
     if let Some(opened) = codec().open(&jar) {
         assert!(
-            fixtures().contains(&opened.session),
+            fixtures().contains(&*opened.session),
             "opened a session that was never sealed: {:?}",
             opened.session
         );
@@ -103,7 +103,7 @@ fn raw(header: &[u8]) {
         let reopened = request_cookies(header.as_bytes()).expect("jar is a valid header");
         let got = codec().open(&reopened);
         assert_eq!(
-            got.map(|o| o.session).as_ref(),
+            got.map(|o| (*o.session).clone()).as_ref(),
             Some(session),
             "fixture {k} written over {text:?} does not read back; jar after: {header:?}"
         );
@@ -165,7 +165,7 @@ fn mutate(which: usize, ops: &[u8]) {
         "open() disagrees with 'sealed value unchanged' for {header:?}"
     );
     if let Some(o) = opened {
-        assert_eq!(o.session, fixtures()[which]);
+        assert_eq!(*o.session, fixtures()[which]);
         assert!(!o.reseal, "sealed with the current key");
     }
 }
