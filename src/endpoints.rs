@@ -98,12 +98,12 @@ pub fn begin_login(app: &App, rd: &str, cookies: &RequestCookies) -> Response<Bo
         );
         pending
             .iter()
-            .map(|n| app.codec.set(n, "", std::time::Duration::ZERO))
+            .map(|n| app.codec.set_login(n, "", std::time::Duration::ZERO))
             .collect()
     } else {
         Vec::new()
     };
-    set.push(app.codec.set(&name, &sealed, LOGIN_TTL));
+    set.push(app.codec.set_login(&name, &sealed, LOGIN_TTL));
     let challenge = login.verifier.as_deref().map(code_challenge);
     let location = app.oauth.authorize_url(&state, challenge.as_deref());
     with_cookies(redirect(&location), set)
@@ -161,7 +161,7 @@ pub async fn callback(
     let state = q.get("state").map(String::as_str).unwrap_or("");
     let csrf_clear = || {
         let name = csrf_cookie_name(app.codec.name(), state);
-        vec![app.codec.set(&name, "", std::time::Duration::ZERO)]
+        vec![app.codec.set_login(&name, "", std::time::Duration::ZERO)]
     };
 
     if let Some(error) = q.get("error") {
@@ -225,7 +225,14 @@ pub async fn callback(
     let session = Session::new(identity, tokens, now);
     let mut set = app.codec.write(&session, &cookies);
     set.extend(csrf_clear());
-    let mut response = with_cookies(redirect(&login.rd), set);
+    // A Strict session cookie is withheld on the redirect chain that began at Rocketpunch,
+    // so the last hop is a same-site navigation from our own page instead of a 302.
+    let onward = if app.codec.is_strict() {
+        app.pages.continue_to(&login.rd)
+    } else {
+        redirect(&login.rd)
+    };
+    let mut response = with_cookies(onward, set);
     response
         .extensions_mut()
         .insert(LoggedUser(session.identity.user));
@@ -250,6 +257,12 @@ pub async fn userinfo(
             clear_stale(app, &cookies),
         ));
     };
+    if !current.allowed(app) {
+        return Ok(with_cookies(
+            RequestError::Forbidden.render(&app.pages, false),
+            current.set_cookies(app, &cookies),
+        ));
+    }
     let id = &current.session.identity;
     let json = serde_json::json!({
         "user": id.user,

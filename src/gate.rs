@@ -139,7 +139,13 @@ pub async fn protected(
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
-    let mut response = with_cookies(forward(app, req, origin).await?, set);
+    let html = wants_html(req.headers());
+    // A refreshed cookie must reach the browser even when the upstream fails: its old
+    // refresh token is already revoked.
+    let mut response = match forward(app, req, origin).await {
+        Ok(response) => with_cookies(response, set),
+        Err(error) => with_cookies(error.render(&app.pages, html), set),
+    };
     response
         .extensions_mut()
         .insert(LoggedUser(session.identity.user.clone()));

@@ -39,22 +39,34 @@ const PROTECTED: &[&str] = &[
     "x-forwarded-port",
     "x-forwarded-uri",
     "x-real-ip",
-    "x-original-url",
-    "x-original-uri",
+    "x-forwarded-prefix",
+    "x-forwarded-ssl",
+    "x-forwarded-scheme",
+    "x-forwarded-server",
+    "x-forwarded-path",
     "x-rocketgate-assertion",
 ];
 
-fn is_protected(name: &HeaderName) -> bool {
+pub(crate) fn is_protected(name: &HeaderName) -> bool {
     let name = name.as_str();
+    // RFC 7239 `Forwarded` carries the same claims as `X-Forwarded-*`; rocketgate never
+    // believes or sets it, so no client copy may reach the upstream either.
+    if name == "forwarded" {
+        return true;
+    }
     if !name.starts_with("x-") && !name.starts_with("x_") {
         return false;
     }
-    PROTECTED.iter().any(|p| {
-        p.len() == name.len()
+    let same = |p: &str, n: &str| {
+        p.len() == n.len()
             && p.bytes()
-                .zip(name.bytes())
+                .zip(n.bytes())
                 .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
-    })
+    };
+    // Every `X-Original-*` (URL, URI, Host, Method, ...) is a claim about the request only a
+    // trusted proxy may make.
+    (name.len() > "x-original-".len() && same("x-original-", &name[.."x-original-".len()]))
+        || PROTECTED.iter().any(|p| same(p, name))
 }
 
 /// Removes every client-sent identity or forwarding header, whatever its spelling.
@@ -154,6 +166,10 @@ mod tests {
             "X_AUTH_REQUEST_EMAIL",
             "x-forwarded-for",
             "X-Original-URL",
+            "x_original_host",
+            "X-Original-Method",
+            "Forwarded",
+            "X-Forwarded-Prefix",
             "X-Real-Ip",
         ] {
             h.append(

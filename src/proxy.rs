@@ -50,7 +50,9 @@ static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-prot
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 
-/// Removes hop-by-hop headers, including every header the `Connection` header names.
+/// Removes hop-by-hop headers, including every header the `Connection` header names, except
+/// rocketgate's own identity headers and `Authorization`: a client listing `X-Forwarded-User`
+/// in `Connection` must not be able to delete what rocketgate sets.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -58,13 +60,16 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .filter(|n| *n != header::AUTHORIZATION && !crate::identity::is_protected(n))
         .collect();
     for name in named.iter().chain(HOP_BY_HOP.iter()) {
         headers.remove(name);
     }
 }
 
-/// The `Upgrade` protocol a request asks for, if it really asks for one.
+/// The `Upgrade` protocol a request asks for, if it really asks for one we tunnel. Only
+/// WebSocket: an `h2c` upgrade would hand the client a raw HTTP/2 connection to the upstream
+/// on which it could send further requests past rocketgate (request smuggling).
 fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     let connection_upgrade = headers
         .get_all(header::CONNECTION)
@@ -75,6 +80,11 @@ fn requested_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
     connection_upgrade
         .then(|| headers.get(header::UPGRADE).cloned())
         .flatten()
+        .filter(|protocol| {
+            protocol
+                .to_str()
+                .is_ok_and(|p| p.trim().eq_ignore_ascii_case("websocket"))
+        })
 }
 
 /// The configured upstream and the pooled client that reaches it.
@@ -322,6 +332,8 @@ mod tests {
         assert!(requested_upgrade(&h).is_none());
         h.insert(header::CONNECTION, "keep-alive, Upgrade".parse().unwrap());
         assert_eq!(requested_upgrade(&h).unwrap(), "websocket");
+        h.insert(header::UPGRADE, "h2c".parse().unwrap());
+        assert!(requested_upgrade(&h).is_none(), "h2c is never tunnelled");
     }
 
     #[tokio::test]

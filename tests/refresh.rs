@@ -384,3 +384,26 @@ async fn the_absolute_lifetime_ends_a_session_that_could_still_refresh() {
             .any(|c| c.starts_with("_rocketgate=") && c.contains("Max-Age=0"))
     );
 }
+
+#[tokio::test]
+async fn a_refreshed_cookie_reaches_the_browser_even_when_the_upstream_fails() {
+    let dead = support::process::free_port();
+    let stack = Stack::with(Options {
+        upstream: Some(dead),
+        ..short_tokens()
+    })
+    .await;
+    // Sign in against the dead upstream: the landing page is a 502, the session is real.
+    let browser = stack.browser();
+    let landing = browser.login("/").await;
+    assert_eq!(landing.status(), 502);
+    let cookie = browser.cookie_header();
+    tokio::time::sleep(DUE).await;
+    let failed = api(&stack, &cookie).await;
+    assert_eq!(failed.status(), 502);
+    assert!(
+        session_cookie(&failed).is_some(),
+        "the rotated session must not be lost"
+    );
+    assert_eq!(stack.standin.stats().refresh_token_grants, 1);
+}

@@ -315,6 +315,11 @@ async fn skip_routes_match_the_normalised_path_and_method_only() {
         ("GET", "/public/.%2e/private", 400),
         ("GET", "/public%2Fx", 400),
         ("GET", "/public/..%2Fprivate", 400),
+        ("GET", "/public/..;/private", 400),
+        ("GET", "/public/..%3B/private", 400),
+        ("GET", "/public/..;jsessionid=x/private", 400),
+        ("GET", "/public/.;x/page", 400),
+        ("GET", "/public/a;b/page", 200),
         ("GET", "/public/x%5C..%5Cprivate", 400),
         ("GET", "/public/%252e%252e/x", 200),
         ("GET", "//public/x", 401),
@@ -453,4 +458,126 @@ async fn redirect_tricks_and_domain_confusion_are_refused() {
     for (rd, expected) in allowed {
         assert_eq!(sign_out(rd).await, expected, "{rd:?} must be allowed");
     }
+}
+
+/// A client must not use `Connection` to delete identity headers rocketgate adds, nor smuggle
+/// an h2c upgrade past it, nor get `Forwarded` / `X-Original-*` claims to the upstream.
+#[tokio::test]
+async fn connection_tricks_and_forwarding_claims_do_not_reach_the_upstream() {
+    let stack = Stack::start().await;
+    let browser = stack.browser();
+    browser.login("/").await;
+    let echo: Echo = browser
+        .client
+        .get(stack.url("/x"))
+        .header(ACCEPT, "application/json")
+        .header(
+            "Connection",
+            "X-Forwarded-User, X-Forwarded-Email, X-Forwarded-For",
+        )
+        .header("Forwarded", "for=6.6.6.6;proto=https;host=evil.com")
+        .header("X-Original-Host", "evil.com")
+        .header("X-Forwarded-Prefix", "/admin")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(echo.header("x-forwarded-user"), Some("1001"));
+    assert_eq!(echo.header("x-forwarded-email"), Some("ada@example.com"));
+    assert_eq!(echo.header("x-forwarded-for"), Some("127.0.0.1"));
+    for name in ["forwarded", "x-original-host", "x-forwarded-prefix"] {
+        assert!(echo.header(name).is_none(), "{name} reached the upstream");
+    }
+
+    // An h2c upgrade is not tunnelled: the upstream sees a plain request without Upgrade.
+    let echo: Echo = browser
+        .client
+        .get(stack.url("/x"))
+        .header(ACCEPT, "application/json")
+        .header("Connection", "Upgrade, HTTP2-Settings")
+        .header("Upgrade", "h2c")
+        .header("HTTP2-Settings", "AAMAAABkAARAAAAAAAIAAAAA")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(echo.header("upgrade").is_none());
+    assert!(echo.header("http2-settings").is_none());
+}
+
+#[tokio::test]
+async fn userinfo_honours_the_allow_list() {
+    let stack = Stack::with(
+        Options::default().env("ROCKETGATE_ACCESS__ALLOWED_EMAILS", "grace@example.org"),
+    )
+    .await;
+    let grace = stack.browser();
+    grace.login_as("/", "1002").await;
+    assert_eq!(
+        grace.get(&stack.url("/oauth2/userinfo")).await.status(),
+        200
+    );
+    // A session minted for ada before the policy existed is refused everywhere.
+    let open = Stack::with(Options::default().env(
+        "ROCKETGATE_COOKIE__SECRET",
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+    ))
+    .await;
+    let ada = open.browser();
+    ada.login("/").await;
+    let cookie = ada.cookie_header();
+    let strict = Stack::with(
+        Options::default()
+            .env(
+                "ROCKETGATE_COOKIE__SECRET",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            )
+            .env("ROCKETGATE_ACCESS__ALLOWED_EMAILS", "grace@example.org"),
+    )
+    .await;
+    for path in ["/oauth2/userinfo", "/oauth2/auth", "/x"] {
+        let r = strict
+            .client()
+            .get(strict.url(path))
+            .header(ACCEPT, "application/json")
+            .header(COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn strict_session_cookies_still_complete_a_login() {
+    let stack = Stack::with(Options::default().env("ROCKETGATE_COOKIE__SAME_SITE", "strict")).await;
+    let browser = stack.browser();
+    let first = browser.get(&stack.url("/deep?x=1")).await;
+    let csrf = set_cookies(&first);
+    assert!(
+        csrf[0].contains("SameSite=Lax"),
+        "the login cookie must survive the cross-site callback: {csrf:?}"
+    );
+    let back = browser.consent(&location(&first), "1001", true).await;
+    let callback = browser.get(&location(&back)).await;
+    assert_eq!(
+        callback.status(),
+        200,
+        "a same-site hop instead of a cross-site 302"
+    );
+    assert!(
+        set_cookies(&callback)
+            .iter()
+            .any(|c| c.starts_with("_rocketgate=") && c.contains("SameSite=Strict"))
+    );
+    let html = callback.text().await.unwrap();
+    assert!(
+        html.contains("http-equiv=\"refresh\" content=\"0;url=/deep?x=1\""),
+        "{html}"
+    );
+    assert_eq!(browser.get(&stack.url("/deep?x=1")).await.status(), 200);
 }

@@ -96,7 +96,13 @@ impl RequestPath {
         }
         let decoded = String::from_utf8(decoded).map_err(|_| PathError::InvalidUtf8)?;
         // Encoded slashes were refused above, so these segments are exactly the raw ones.
-        if decoded.split('/').any(|seg| seg == "." || seg == "..") {
+        // Servlet containers (Tomcat, Jetty) drop `;parameters` from a segment before
+        // resolving dot segments, so `/public/..;/admin` is `/admin` to them: a segment is a
+        // dot segment when the part before its first `;` is.
+        if decoded.split('/').any(|seg| {
+            let name = seg.split(';').next().unwrap_or(seg);
+            name == "." || name == ".."
+        }) {
             return Err(PathError::DotSegment);
         }
         Ok(RequestPath(decoded))
@@ -291,6 +297,9 @@ mod tests {
             ("/public/%2e%2e/admin", E::DotSegment),
             ("/public/%2E%2e/admin", E::DotSegment),
             ("/public/.%2e/admin", E::DotSegment),
+            ("/public/..;/admin", E::DotSegment),
+            ("/public/..%3b/admin", E::DotSegment),
+            ("/public/.;x/admin", E::DotSegment),
             ("/public/../admin", E::DotSegment),
             ("/public/./admin", E::DotSegment),
             ("/public/%2e/admin", E::DotSegment),

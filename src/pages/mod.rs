@@ -158,6 +158,20 @@ impl Pages {
         html_response(status, html)
     }
 
+    /// A 200 page that moves the browser on to `location` by itself (meta refresh) with a
+    /// link as fallback: a same-site navigation, so `SameSite=Strict` cookies are sent.
+    pub fn continue_to(&self, location: &str) -> Response<Body> {
+        let href = escape(location);
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"refresh\" content=\"0;url={href}\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Signed in</title><style>{STYLE}</style></head><body><main><h1>Signed in</h1>\
+<p><a class=\"button\" href=\"{href}\">Continue</a></p></main></body></html>"
+        );
+        html_response(StatusCode::OK, html)
+    }
+
     /// The sign-in page: one button to `sign_in_url` (`/oauth2/start?rd=...`). 401, because
     /// the request it answers was not authenticated.
     pub fn sign_in(&self, sign_in_url: &str) -> Response<Body> {

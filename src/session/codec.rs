@@ -188,12 +188,33 @@ impl CookieCodec {
 
     /// One `Set-Cookie` value with this codec's attributes.
     pub fn set(&self, name: &str, value: &str, max_age: Duration) -> String {
+        self.set_with(name, value, max_age, self.same_site)
+    }
+
+    /// A login (CSRF) cookie. It must come back on the callback, a navigation that starts on
+    /// Rocketpunch, so it is never `Strict` (browsers would withhold it): `Lax`, or `None`
+    /// when that is configured.
+    pub fn set_login(&self, name: &str, value: &str, max_age: Duration) -> String {
+        let same_site = match self.same_site {
+            SameSite::None => SameSite::None,
+            _ => SameSite::Lax,
+        };
+        self.set_with(name, value, max_age, same_site)
+    }
+
+    /// Whether the session cookie is `SameSite=Strict`, which browsers withhold on the
+    /// redirect chain that follows a login.
+    pub fn is_strict(&self) -> bool {
+        self.same_site == SameSite::Strict
+    }
+
+    fn set_with(&self, name: &str, value: &str, max_age: Duration, same_site: SameSite) -> String {
         let max_age = time::Duration::seconds(i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX));
         let mut c = Cookie::build((name.to_owned(), value.to_owned()))
             .path("/")
             .http_only(true)
             .secure(self.secure)
-            .same_site(self.same_site)
+            .same_site(same_site)
             .max_age(max_age);
         if max_age.is_zero() {
             c = c.expires(time::OffsetDateTime::UNIX_EPOCH);
