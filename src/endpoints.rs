@@ -28,6 +28,9 @@ pub enum LoginError {
     Denied { retry: String },
 }
 
+/// The longest return URL remembered across a login (the sealed CSRF cookie stays < 4 KiB).
+const MAX_RD: usize = 2048;
+
 /// Browsers navigating get redirects and pages; scripts and API clients get JSON.
 pub fn wants_html(headers: &HeaderMap) -> bool {
     let xhr = headers
@@ -75,6 +78,16 @@ pub fn with_cookies(mut response: Response<Body>, cookies: Vec<String>) -> Respo
 /// complete. A browser already holding `limits.max_logins_per_client` unfinished logins has
 /// them cleared first, so no client can grow its cookie jar without bound.
 pub fn begin_login(app: &App, rd: &str, cookies: &RequestCookies) -> Response<Body> {
+    // The return URL rides in the CSRF cookie, which must stay one cookie under 4 KiB: a
+    // longer one is cut back to its path, or to `/`.
+    let rd = if rd.len() <= MAX_RD {
+        rd
+    } else {
+        rd.split('?')
+            .next()
+            .filter(|p| p.len() <= MAX_RD)
+            .unwrap_or("/")
+    };
     let state = random_token();
     let name = csrf_cookie_name(app.codec.name(), &state);
     let verifier = app.config.provider.pkce.then(random_token);

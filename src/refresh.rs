@@ -109,6 +109,13 @@ impl Refresher {
         session: &Session,
         now: u64,
     ) -> Result<Freshness, RefreshError> {
+        let expired = session.tokens.expires_at.is_some_and(|at| at <= now);
+        if expired && session.tokens.refresh_token.is_none() {
+            // Nothing can renew it: the session ends with its access token.
+            return Err(RefreshError::Ended(
+                "access token expired, no refresh token".into(),
+            ));
+        }
         if !self.is_due(session, now) {
             return Ok(Freshness::Unchanged);
         }
@@ -227,23 +234,39 @@ mod tests {
         )
     }
 
-    fn due(refresh_before: u64, s: &Session, now: u64) -> bool {
-        let window = Duration::from_secs(refresh_before);
-        let s = s.clone();
+    fn refresher(refresh_before: u64) -> Refresher {
         // is_due does not touch the network; a client pointed nowhere is enough.
         let config = crate::config::load_from_str(
             "upstream = \"http://127.0.0.1:9\"\npublic_url = \"http://127.0.0.1:9\"\n[provider]\nclient_id = \"i\"\nclient_secret = \"s\"\n[cookie]\nsecret = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n",
             &Default::default(),
         )
         .unwrap();
-        let r = Refresher::new(
+        Refresher::new(
             Arc::new(OAuthClient::new(&config)),
             Arc::new(Metrics::new()),
-            window,
+            Duration::from_secs(refresh_before),
             true,
             Duration::from_secs(60),
-        );
-        r.is_due(&s, now)
+        )
+    }
+
+    fn due(refresh_before: u64, s: &Session, now: u64) -> bool {
+        refresher(refresh_before).is_due(s, now)
+    }
+
+    #[tokio::test]
+    async fn an_expired_token_without_a_refresh_token_ends_the_session() {
+        let r = refresher(300);
+        let expired = session(Some(100), Some(0), false);
+        assert!(matches!(
+            r.ensure_fresh(&expired, 101).await,
+            Err(RefreshError::Ended(_))
+        ));
+        let valid = session(Some(1_000), Some(0), false);
+        assert!(matches!(
+            r.ensure_fresh(&valid, 101).await,
+            Ok(Freshness::Unchanged)
+        ));
     }
 
     #[test]

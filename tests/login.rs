@@ -328,3 +328,25 @@ async fn start_validates_rd() {
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_very_long_deep_link_still_logs_in_and_keeps_its_path() {
+    let stack = Stack::start().await;
+    let browser = stack.browser();
+    let long = format!("/dash/board?q={}", "x".repeat(3000));
+    let first = browser.get(&stack.url(&long)).await;
+    let csrf = set_cookies(&first);
+    assert!(
+        csrf[0].len() < 4096,
+        "the login cookie stays one cookie: {} bytes",
+        csrf[0].len()
+    );
+    let back = browser.consent(&location(&first), "1001", true).await;
+    let done = browser.get(&location(&back)).await;
+    assert_eq!(done.status(), 302);
+    assert_eq!(
+        location(&done),
+        "/dash/board",
+        "an over-long query is dropped, the path kept"
+    );
+}

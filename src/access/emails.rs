@@ -11,13 +11,13 @@ use std::collections::HashSet;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EmailPolicyError {
     /// An allowed email must look like `local@domain`.
-    #[error("allowed_emails: `{0}` must contain exactly one `@` with text on both sides")]
+    #[error("`{0}` must contain exactly one `@` with text on both sides")]
     BadEmail(String),
     /// A domain entry is a domain, `.domain` (subdomains) or `*` (any domain).
-    #[error("allowed_email_domains: `{0}` must not contain `@`")]
+    #[error("`{0}` must not contain `@`")]
     DomainWithAt(String),
     /// Spaces and control characters are almost always a quoting mistake.
-    #[error("{key}: `{entry}` contains whitespace or a control character")]
+    #[error("`{entry}` contains whitespace or a control character")]
     Whitespace {
         /// The config key the entry came from.
         key: &'static str,
@@ -26,9 +26,22 @@ pub enum EmailPolicyError {
     },
     /// Empty entries, empty labels and stray `*` are refused rather than guessed at.
     #[error(
-        "allowed_email_domains: `{0}` is not a domain (use `example.com`, `.example.com` for its subdomains, or `*` for any)"
+        "`{0}` is not a domain (use `example.com`, `.example.com` for its subdomains, or `*` for any)"
     )]
     BadDomain(String),
+}
+
+impl EmailPolicyError {
+    /// The `[access]` key the offending entry came from.
+    pub fn key(&self) -> &'static str {
+        match self {
+            EmailPolicyError::BadEmail(_) => "allowed_emails",
+            EmailPolicyError::DomainWithAt(_) | EmailPolicyError::BadDomain(_) => {
+                "allowed_email_domains"
+            }
+            EmailPolicyError::Whitespace { key, .. } => key,
+        }
+    }
 }
 
 /// One `allowed_email_domains` entry.
@@ -319,10 +332,7 @@ mod tests {
             new(&[], &["example..com"]),
             EmailPolicyError::BadDomain(_)
         ));
-        assert!(
-            new(&[], &["a@example.com"])
-                .to_string()
-                .contains("allowed_email_domains")
-        );
+        assert_eq!(new(&[], &["a@example.com"]).key(), "allowed_email_domains");
+        assert_eq!(new(&["nope"], &[]).key(), "allowed_emails");
     }
 }

@@ -25,6 +25,21 @@ const LIST_KEYS: &[&str] = &[
     "access.redirect_domains",
 ];
 
+/// The names of top-level settings (not sections). A single-segment `ROCKETGATE_X` variable is
+/// a setting only if `x` is one of them: Kubernetes injects `ROCKETGATE_SERVICE_HOST`,
+/// `ROCKETGATE_PORT`, ... for a Service named `rocketgate`, and those must not stop start-up.
+/// Derived from `RawConfig` itself, so a new setting needs no list kept in step.
+fn top_level_keys() -> Vec<String> {
+    match serde_json::to_value(RawConfig::default()) {
+        Ok(serde_json::Value::Object(fields)) => fields
+            .into_iter()
+            .filter(|(_, v)| !v.is_object())
+            .map(|(k, _)| k)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// Loads and validates the file at `path`, with `env` overriding it.
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     let file = File::from(path).format(FileFormat::Toml).required(true);
@@ -40,9 +55,15 @@ fn build<S>(source: S, env: &HashMap<String, String>) -> Result<Config, ConfigEr
 where
     S: config::Source + Send + Sync + 'static,
 {
+    let top_level = top_level_keys();
     let mut ours: HashMap<String, String> = env
         .iter()
-        .filter(|(k, _)| k.starts_with("ROCKETGATE_") && !NOT_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| !NOT_KEYS.contains(&k.as_str()))
+        .filter(|(k, _)| {
+            k.strip_prefix("ROCKETGATE_").is_some_and(|key| {
+                key.contains("__") || top_level.iter().any(|t| t.eq_ignore_ascii_case(key))
+            })
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     // Lists are split here rather than by the config crate, whose list parsing would also

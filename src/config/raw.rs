@@ -3,9 +3,9 @@
 //! Every field is optional or defaulted here so that *all* problems can be
 //! found in one pass by `validate` instead of stopping at the first missing key.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
@@ -26,7 +26,7 @@ pub struct RawConfig {
     pub pages: RawPages,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawProvider {
     pub client_id: Option<String>,
@@ -41,7 +41,7 @@ pub struct RawProvider {
     pub claims: RawClaims,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawClaims {
     pub user: Option<String>,
@@ -49,7 +49,7 @@ pub struct RawClaims {
     pub preferred_username: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawCookie {
     pub name: Option<String>,
@@ -61,7 +61,7 @@ pub struct RawCookie {
     pub expire: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawSession {
     pub store: Option<String>,
@@ -70,7 +70,7 @@ pub struct RawSession {
     pub rotation_grace: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAccess {
     pub allowed_emails: Vec<String>,
@@ -79,14 +79,14 @@ pub struct RawAccess {
     pub redirect_domains: Vec<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawHeaders {
     pub pass_access_token: Option<bool>,
     pub pass_authorization_header: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawLimits {
     pub header_read_timeout: Option<String>,
@@ -96,7 +96,7 @@ pub struct RawLimits {
     pub max_logins_per_client: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawPages {
     pub sign_in_page: Option<bool>,

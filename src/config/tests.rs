@@ -420,3 +420,47 @@ fn pages_settings_are_read_and_checked_at_start() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn kubernetes_service_variables_do_not_stop_start_up() {
+    let c = load_from_str(
+        &minimal(),
+        &env(&[
+            ("ROCKETGATE_SERVICE_HOST", "10.96.0.12"),
+            ("ROCKETGATE_SERVICE_PORT", "4180"),
+            ("ROCKETGATE_PORT", "tcp://10.96.0.12:4180"),
+            ("ROCKETGATE_PORT_4180_TCP_ADDR", "10.96.0.12"),
+            ("ROCKETGATE_LISTEN", "127.0.0.1:9999"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.listen.to_string(),
+        "127.0.0.1:9999",
+        "real top-level keys still apply"
+    );
+    // A typo inside a section is still caught.
+    let found = problems(&minimal(), &[("ROCKETGATE_COOKIE__SECERT", "x")]);
+    assert!(found.iter().any(|p| p.contains("secert")), "{found:#?}");
+}
+
+#[test]
+fn email_policy_problems_name_their_own_key_and_durations_are_bounded() {
+    let toml = format!(
+        "{}\n[access]\nallowed_email_domains = [\"a@b.com\"]\n",
+        minimal()
+    );
+    refused(
+        &toml,
+        &[],
+        "access.allowed_email_domains: `a@b.com` must not contain `@`",
+    );
+    let toml = format!("{}\n[access]\nallowed_emails = [\"nope\"]\n", minimal());
+    refused(
+        &toml,
+        &[],
+        "access.allowed_emails: `nope` must contain exactly one `@`",
+    );
+    let toml = format!("{}\n[limits]\nidle_timeout = \"1000000000y\"\n", minimal());
+    refused(&toml, &[], "limits.idle_timeout: must be at most 10 years");
+}

@@ -115,10 +115,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         "60s",
     );
 
-    let emails = p.take(
-        "access.allowed_emails",
-        EmailPolicy::new(raw.access.allowed_emails, raw.access.allowed_email_domains),
-    );
+    let emails = match EmailPolicy::new(raw.access.allowed_emails, raw.access.allowed_email_domains)
+    {
+        Ok(policy) => Some(policy),
+        Err(e) => {
+            p.add(&format!("access.{}", e.key()), e.to_string());
+            None
+        }
+    };
     let mut routes = Vec::new();
     for (i, route) in raw.access.skip_auth_routes.iter().enumerate() {
         if let Some(r) = p.take(
@@ -299,10 +303,19 @@ fn duration(
     default: &str,
 ) -> Option<Duration> {
     let text = value.as_deref().unwrap_or(default);
+    // Beyond ten years a deadline computed from now can overflow the clock; nobody needs it.
+    const MAX: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
     p.take(
         key,
         humantime::parse_duration(text.trim())
-            .map_err(|e| format!("must be a duration like \"30s\" or \"5m\" ({e}), got {text:?}")),
+            .map_err(|e| format!("must be a duration like \"30s\" or \"5m\" ({e}), got {text:?}"))
+            .and_then(|d| {
+                if d > MAX {
+                    Err(format!("must be at most 10 years, got {text:?}"))
+                } else {
+                    Ok(d)
+                }
+            }),
     )
 }
 

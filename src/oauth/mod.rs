@@ -217,24 +217,22 @@ fn classify(
             .filter(Value::is_object)
             .ok_or_else(|| ProviderError::Malformed(format!("{status} with a non-JSON body")));
     }
-    let code = json
-        .as_ref()
-        .and_then(error_code)
-        .unwrap_or_else(|| "non_json".to_owned());
-    if status.is_server_error() {
-        Err(ProviderError::Unavailable {
+    let oauth_code = json.as_ref().and_then(error_code);
+    // Only a 400/401 in Rocketpunch's own error shape refuses the grant. Any other error (a
+    // WAF's 403 page, a 404 during maintenance, a 408, an HTML 400 from a proxy) says nothing
+    // about the user's tokens and must not end sessions.
+    match (status.as_u16(), oauth_code) {
+        (400 | 401, Some(code)) => Err(ProviderError::Rejected {
             status: status.as_u16(),
             code,
-        })
-    } else if status.is_client_error() {
-        Err(ProviderError::Rejected {
+        }),
+        (400..=599, code) => Err(ProviderError::Unavailable {
             status: status.as_u16(),
-            code,
-        })
-    } else {
-        Err(ProviderError::Malformed(format!(
+            code: code.unwrap_or_else(|| "non_json".to_owned()),
+        }),
+        _ => Err(ProviderError::Malformed(format!(
             "unexpected status {status}"
-        )))
+        ))),
     }
 }
 
@@ -288,6 +286,21 @@ mod tests {
             Err(ProviderError::RateLimited {
                 retry_after: Some(30)
             })
+        ));
+        assert!(
+            matches!(
+                classify(StatusCode::FORBIDDEN, None, b"<html>blocked by WAF</html>"),
+                Err(ProviderError::Unavailable { status: 403, .. })
+            ),
+            "a WAF page is not a refusal of the grant"
+        );
+        assert!(matches!(
+            classify(StatusCode::NOT_FOUND, None, br#"{"error":"not_found"}"#),
+            Err(ProviderError::Unavailable { status: 404, .. })
+        ));
+        assert!(matches!(
+            classify(StatusCode::BAD_REQUEST, None, b"<html>bad</html>"),
+            Err(ProviderError::Unavailable { status: 400, .. })
         ));
         assert!(matches!(
             classify(StatusCode::BAD_GATEWAY, None, b"<html>"),

@@ -13,6 +13,10 @@ use super::{RequestCookies, Session};
 /// Browsers keep at most 4096 bytes per cookie, name and attributes included.
 const CHUNK: usize = 3800;
 
+/// More chunks than fit in any accepted request head are never read or cleared, so a client
+/// sending `_rocketgate_0` .. `_rocketgate_1999` costs nothing.
+const MAX_CHUNKS: usize = 16;
+
 /// A session read from the request, and whether its cookie should be rewritten.
 #[derive(Debug)]
 pub struct Opened {
@@ -92,7 +96,7 @@ impl CookieCodec {
             return Some(v.to_owned());
         }
         let mut joined = String::new();
-        for i in 0.. {
+        for i in 0..MAX_CHUNKS {
             match cookies.get(&chunk_name(&self.name, i)) {
                 Some(part) => joined.push_str(part),
                 None if i == 0 => return None,
@@ -178,11 +182,19 @@ impl CookieCodec {
         &'a self,
         cookies: &'a RequestCookies,
     ) -> impl Iterator<Item = &'a str> + 'a {
-        cookies.names().filter(|n| {
-            *n == self.name
+        let mut seen: Vec<&'a str> = Vec::new();
+        cookies.names().filter(move |n| {
+            let ours = *n == self.name
                 || n.strip_prefix(self.name.as_str())
                     .and_then(|rest| rest.strip_prefix('_'))
-                    .is_some_and(|i| !i.is_empty() && i.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .is_some_and(|i| i < MAX_CHUNKS);
+            // A name sent twice is cleared once.
+            let fresh = ours && !seen.contains(n);
+            if fresh {
+                seen.push(n);
+            }
+            fresh
         })
     }
 
@@ -355,6 +367,21 @@ mod tests {
         assert!(
             other.open(&jar).is_none(),
             "caches are per codec, not global"
+        );
+    }
+
+    #[test]
+    fn absurd_chunk_counts_are_neither_read_nor_cleared() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let header: Vec<String> = (0..2000).map(|i| format!("_rg_{i}=x")).collect();
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, header.join("; ").parse().unwrap());
+        let jar = RequestCookies::from_headers(&h);
+        assert!(c.open(&jar).is_none());
+        assert_eq!(
+            c.clear(&jar).len(),
+            MAX_CHUNKS + 1,
+            "chunks 0..16 plus the plain name"
         );
     }
 
