@@ -47,6 +47,7 @@ impl App {
             config.session.refresh_before,
             config.session.refresh_profile,
             config.session.rotation_grace,
+            config.provider.timeout,
         );
         Ok(Arc::new(Self {
             oauth,

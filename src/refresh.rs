@@ -10,11 +10,13 @@
 //! whichever request task got there first; if that client disconnects, the init future is
 //! dropped and waiters would run their own init, replaying the rotated token. Here the init
 //! only spawns the task and returns at once, so nothing a client does can cancel a refresh.
-//! The entry lives for `rotation_grace`, which is what serves late requests with the old
-//! cookie. A transient failure is kept for a short backoff, then forgotten, so the next
-//! request after it tries again, rather than every request hammering the provider.
+//! While the refresh runs its entry cannot expire (it lives as long as a refresh can take);
+//! once settled, the entry lives for `rotation_grace`, which is what serves late requests with
+//! the old cookie, or, after a transient failure, for a short backoff, so the next request
+//! after it tries again rather than every request hammering the provider.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -55,7 +57,39 @@ pub enum Freshness {
 /// A shared handle to one running (or finished) refresh. A plain struct, not a future, so
 /// creating one inside moka's init cannot be mistaken for awaiting it.
 #[derive(Clone)]
-struct Flight(Shared<BoxFuture<'static, Result<Arc<Session>, RefreshError>>>);
+struct Flight {
+    result: Shared<BoxFuture<'static, Result<Arc<Session>, RefreshError>>>,
+    /// Set by the first request to see the result, which re-inserts the entry so its
+    /// lifetime switches from "running" to grace or backoff.
+    settled: Arc<AtomicBool>,
+}
+
+/// Per-entry lifetimes: long enough to outlive any refresh while it runs, then the rotation
+/// grace (or the transient backoff) from the moment it settles.
+struct FlightExpiry {
+    running: Duration,
+    grace: Duration,
+}
+
+impl moka::Expiry<[u8; 32], Flight> for FlightExpiry {
+    fn expire_after_create(&self, _: &[u8; 32], _: &Flight, _: Instant) -> Option<Duration> {
+        Some(self.running)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &[u8; 32],
+        flight: &Flight,
+        _: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(match flight.result.peek() {
+            None => self.running,
+            Some(Err(RefreshError::Unavailable(_))) => TRANSIENT_BACKOFF,
+            Some(_) => self.grace,
+        })
+    }
+}
 
 pub struct Refresher {
     oauth: Arc<OAuthClient>,
@@ -72,15 +106,18 @@ impl Refresher {
         refresh_before: Duration,
         refresh_profile: bool,
         rotation_grace: Duration,
+        provider_timeout: Duration,
     ) -> Self {
         Self {
             oauth,
             metrics,
             flights: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
-                // Short enough that a rotated token is not held for long, long enough to
-                // cover a burst of concurrent requests.
-                .time_to_live(rotation_grace.max(Duration::from_secs(1)))
+                .expire_after(FlightExpiry {
+                    // A refresh is a token call and a profile read, each bounded.
+                    running: provider_timeout * 2 + Duration::from_secs(5),
+                    grace: rotation_grace.max(Duration::from_secs(1)),
+                })
                 .build(),
             refresh_before,
             refresh_profile,
@@ -126,17 +163,22 @@ impl Refresher {
         let entry = self
             .flights
             .entry(key)
-            .or_insert_with(async { self.launch(key, session.clone(), now) })
+            .or_insert_with(async { self.launch(session.clone(), now) })
             .await;
-        let Flight(flight) = entry.value().clone();
+        let flight = entry.value().clone();
         if !entry.is_fresh() {
-            if flight.peek().is_some() {
+            if flight.result.peek().is_some() {
                 self.metrics.refresh_grace_hit();
             } else {
                 self.metrics.refresh_join();
             }
         }
-        match flight.await {
+        let result = flight.result.clone().await;
+        if !flight.settled.swap(true, Ordering::SeqCst) {
+            // Restart the entry's clock now that the outcome is known (see FlightExpiry).
+            self.flights.insert(key, flight).await;
+        }
+        match result {
             Ok(session) => Ok(Freshness::Refreshed(session)),
             Err(RefreshError::Unavailable(_))
                 if session.tokens.expires_at.is_some_and(|at| at > now) =>
@@ -148,10 +190,9 @@ impl Refresher {
     }
 
     /// Spawns the refresh and returns a shared handle to its result; never awaits.
-    fn launch(&self, key: [u8; 32], session: Session, now: u64) -> Flight {
+    fn launch(&self, session: Session, now: u64) -> Flight {
         let oauth = self.oauth.clone();
         let metrics = self.metrics.clone();
-        let flights = self.flights.clone();
         let refresh_profile = self.refresh_profile;
         let task = tokio::spawn(async move {
             let started = Instant::now();
@@ -165,19 +206,16 @@ impl Refresher {
             if let Err(error) = &result {
                 tracing::warn!(%error, "token refresh failed");
             }
-            if matches!(result, Err(RefreshError::Unavailable(_))) {
-                tokio::spawn(async move {
-                    tokio::time::sleep(TRANSIENT_BACKOFF).await;
-                    flights.invalidate(&key).await;
-                });
-            }
             result
         });
         let joined = async move {
             task.await
                 .unwrap_or_else(|_| Err(RefreshError::Unavailable("refresh task failed".into())))
         };
-        Flight(joined.boxed().shared())
+        Flight {
+            result: joined.boxed().shared(),
+            settled: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -247,6 +285,7 @@ mod tests {
             Duration::from_secs(refresh_before),
             true,
             Duration::from_secs(60),
+            Duration::from_secs(10),
         )
     }
 

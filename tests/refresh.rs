@@ -407,3 +407,38 @@ async fn a_refreshed_cookie_reaches_the_browser_even_when_the_upstream_fails() {
     );
     assert_eq!(stack.standin.stats().refresh_token_grants, 1);
 }
+
+#[tokio::test]
+async fn a_refresh_slower_than_the_grace_window_is_still_joined_not_replayed() {
+    let stack = Stack::with(short_tokens().env("ROCKETGATE_SESSION__ROTATION_GRACE", "1s")).await;
+    let (cookie, _) = signed_in(&stack).await;
+    tokio::time::sleep(DUE).await;
+    stack.standin.set_fault(
+        FaultEndpoint::Token,
+        Some(Fault::Hang(Duration::from_millis(2500))),
+    );
+    let first = {
+        let client = stack.client();
+        let url = stack.url("/api");
+        let cookie = cookie.clone();
+        tokio::spawn(async move {
+            client
+                .get(url)
+                .header(ACCEPT, "application/json")
+                .header(COOKIE, cookie)
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    // Well past rotation_grace, while the first refresh is still waiting on Rocketpunch.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let second = api(&stack, &cookie).await;
+    assert_eq!(second.status(), 200);
+    assert_eq!(first.await.unwrap().status(), 200);
+    let stats = stack.standin.stats();
+    assert_eq!(
+        stats.refresh_token_grants, 1,
+        "one refresh, joined: {stats:?}"
+    );
+}
