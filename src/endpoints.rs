@@ -299,18 +299,31 @@ pub async fn userinfo(
 /// For nginx `auth_request`, Traefik forwardAuth and Envoy ext_authz: exactly 200 with the
 /// identity headers (and the new `Set-Cookie` when it refreshed), 401 when not signed in,
 /// 403 when not allowed.
-pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>, RequestError> {
+///
+/// With `?mode=redirect` a browser navigation that is not signed in gets a 302 to the login
+/// instead of 401: Traefik hands any non-2xx forward-auth answer to the browser as it is, and
+/// has no `error_page` to turn a 401 into a login. Requests that are not navigations still
+/// get 401, as on the protected path, so scripts never receive a login page.
+pub async fn auth(
+    app: &App,
+    req: &Request<impl Sized>,
+    origin: &Origin,
+) -> Result<Response<Body>, RequestError> {
     let cookies = RequestCookies::from_headers(req.headers());
+    let redirect_mode = query(req).get("mode").is_some_and(|m| m == "redirect");
+    let html = redirect_mode && wants_html(req.headers());
     let Some(current) = current(app, &cookies).await? else {
-        return Ok(with_cookies(
-            RequestError::Unauthenticated.render(&app.pages, false),
-            clear_stale(app, &cookies),
-        ));
+        let denial = if html {
+            redirect(&forward_auth_login(app, origin))
+        } else {
+            RequestError::Unauthenticated.render(&app.pages, false)
+        };
+        return Ok(with_cookies(denial, clear_stale(app, &cookies)));
     };
     let set = current.set_cookies(app, &cookies);
     if !current.allowed(app) {
         return Ok(with_cookies(
-            RequestError::Forbidden.render(&app.pages, false),
+            RequestError::Forbidden.render(&app.pages, html),
             set,
         ));
     }
@@ -321,6 +334,51 @@ pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>
         .extensions_mut()
         .insert(LoggedUser(session.identity.user.clone()));
     Ok(with_cookies(response, set))
+}
+
+/// The login a `?mode=redirect` forward-auth check sends a browser to: `/oauth2/start` at
+/// `public_url` (not a relative path: behind Traefik the browser is on the app's host, which
+/// may not route `/oauth2/` here, and the login cookie must be set on the host that receives
+/// the callback), carrying the return URL percent-encoded so a deep link's whole query
+/// survives.
+fn forward_auth_login(app: &App, origin: &Origin) -> String {
+    let start = format!(
+        "{}/oauth2/start",
+        app.config.public_url.as_str().trim_end_matches('/')
+    );
+    match forward_auth_return(app, origin) {
+        Some(rd) => format!(
+            "{start}?rd={}",
+            form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        ),
+        None => start,
+    }
+}
+
+/// Where the browser should come back to after a forward-auth login, or `None` (then `start`
+/// falls back to `/`). Only a trusted proxy's `X-Forwarded-Uri` / `X-Original-URL` counts
+/// (`Origin` never carries one from anyone else), so a client cannot pick its return URL
+/// here. A path is made absolute with the trusted `X-Forwarded-Proto`/`-Host` only when that
+/// URL passes the redirect policy and names another origin than `public_url` (an app on a
+/// sibling host in `access.redirect_domains`); on `public_url`'s own origin the path is kept
+/// byte for byte. Anything the policy refuses is dropped, never passed on.
+fn forward_auth_return(app: &App, origin: &Origin) -> Option<String> {
+    let uri = origin.original_uri.as_deref()?;
+    let policy = &app.config.access.redirects;
+    if !uri.starts_with('/') {
+        // ingress-nginx sends the whole URL in `X-Original-URL`.
+        return policy.check(uri);
+    }
+    let absolute = origin
+        .host
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .zip(origin.proto.to_str().ok())
+        .and_then(|(host, proto)| policy.check(&format!("{proto}://{host}{uri}")))
+        .filter(|url| {
+            url::Url::parse(url).is_ok_and(|url| url.origin() != app.config.public_url.origin())
+        });
+    absolute.or_else(|| policy.check(uri))
 }
 
 /// Provider-sent text reduced to something safe to log.

@@ -142,7 +142,7 @@ async fn route(
             _ => Ok(endpoints::sign_out(app, &req)),
         },
         RouteKind::Userinfo => endpoints::userinfo(app, &req).await,
-        RouteKind::Auth => endpoints::auth(app, &req).await,
+        RouteKind::Auth => endpoints::auth(app, &req, origin).await,
         RouteKind::Other => Err(RequestError::NotFound),
         RouteKind::Proxy if req.method() == Method::CONNECT => Err(RequestError::NotFound),
         RouteKind::Proxy => gate::protected(app, req, origin).await,

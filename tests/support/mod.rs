@@ -2,6 +2,7 @@
 //! demo's Rocketpunch stand-in, the demo (echo) upstream, and a browser-like client.
 #![allow(dead_code)]
 
+pub mod nginx;
 pub mod process;
 
 use std::collections::HashMap;
@@ -26,6 +27,9 @@ pub struct Options {
     pub standin: StandInOptions,
     /// Use this upstream address instead of the demo upstream.
     pub upstream: Option<SocketAddr>,
+    /// How browsers reach the proxy when something (nginx, ...) sits in front of it: sets
+    /// `public_url` and the stand-in's registered redirect URI. Default: the proxy's address.
+    pub public_url: Option<String>,
 }
 
 impl Options {
@@ -74,19 +78,29 @@ impl Stack {
             }
         };
         let secret = "stack-client-secret".to_owned();
+        let public_url = options.public_url.clone();
         let standin = StandIn::new(StandInOptions {
             client_id: "demo-client".into(),
             client_secret: secret.clone(),
-            redirect_uri: format!("http://{proxy}/oauth2/callback"),
+            redirect_uri: format!(
+                "{}/oauth2/callback",
+                public_url.as_deref().map_or_else(
+                    || format!("http://{proxy}"),
+                    |u| u.trim_end_matches('/').to_owned()
+                )
+            ),
             ..options.standin
         });
         standin.spawn(provider_listener);
         let toml = cli::demo_config(proxy, upstream, provider, &secret);
-        let env: HashMap<String, String> = options
+        let mut env: HashMap<String, String> = options
             .env
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect();
+        if let Some(public_url) = public_url {
+            env.insert("ROCKETGATE_PUBLIC_URL".to_owned(), public_url);
+        }
         let config = config::load_from_str(&toml, &env).expect("test config is valid");
         let app = App::new(config).expect("app starts");
         let (tx, rx) = oneshot::channel::<()>();
