@@ -16,12 +16,14 @@ pub struct RawConfig {
     pub shutdown_timeout: Option<String>,
     pub log_format: Option<String>,
     pub trusted_proxies: Vec<String>,
+    pub upstream_ca_file: Option<String>,
     pub provider: RawProvider,
     pub cookie: RawCookie,
     pub session: RawSession,
     pub access: RawAccess,
     pub headers: RawHeaders,
     pub limits: RawLimits,
+    pub tls: RawTls,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +38,7 @@ pub struct RawProvider {
     pub scopes: Option<Vec<String>>,
     pub timeout: Option<String>,
     pub pkce: Option<bool>,
+    pub ca_file: Option<String>,
     pub claims: RawClaims,
 }
 
@@ -92,4 +95,12 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_logins_per_client: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub reload_interval: Option<String>,
 }
