@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::OAuthClient;
+use crate::pages::Pages;
 use crate::proxy::{ProxyError, Upstream};
 use crate::refresh::Refresher;
 use crate::session::{CookieCodec, Sealer};
@@ -21,6 +22,7 @@ pub struct App {
     pub upstream: Upstream,
     pub metrics: Arc<Metrics>,
     pub refresher: Refresher,
+    pub pages: Pages,
     /// States already used at the callback: a replayed callback is refused even if the
     /// attacker also kept the CSRF cookie. Entries outlive the login window.
     pub used_states: moka::future::Cache<String, ()>,
@@ -56,6 +58,7 @@ impl App {
             upstream,
             metrics,
             refresher,
+            pages: Pages::new(&config.pages),
             used_states: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
                 .time_to_live(LOGIN_TTL + Duration::from_secs(60))

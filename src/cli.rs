@@ -147,6 +147,17 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(addr) = app.config.metrics_listen {
+        match TcpListener::bind(addr).await {
+            Ok(metrics) => {
+                tokio::spawn(server::serve_metrics(app.clone(), metrics));
+            }
+            Err(e) => {
+                eprintln!("metrics_listen: cannot bind {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     match tls {
         Some(tls) => server::serve_tls(app, listener, tls, server::shutdown_signal()).await,
         None => server::serve(app, listener, server::shutdown_signal()).await,

@@ -174,7 +174,7 @@ pub async fn callback(
             "/oauth2/start?rd={}",
             form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
         );
-        let page = RequestError::from(LoginError::Denied { retry }).render(true);
+        let page = RequestError::from(LoginError::Denied { retry }).render(&app.pages, true);
         return Ok(with_cookies(page, csrf_clear()));
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
@@ -246,7 +246,7 @@ pub async fn userinfo(
     let cookies = RequestCookies::from_headers(req.headers());
     let Some(current) = current(app, &cookies).await? else {
         return Ok(with_cookies(
-            RequestError::Unauthenticated.render(false),
+            RequestError::Unauthenticated.render(&app.pages, false),
             clear_stale(app, &cookies),
         ));
     };
@@ -267,10 +267,7 @@ pub async fn userinfo(
     response
         .extensions_mut()
         .insert(LoggedUser(id.user.clone()));
-    if current.rewrite {
-        response = with_cookies(response, app.codec.write(&current.session, &cookies));
-    }
-    Ok(response)
+    Ok(with_cookies(response, current.set_cookies(app, &cookies)))
 }
 
 /// For nginx `auth_request`, Traefik forwardAuth and Envoy ext_authz: exactly 200 with the
@@ -280,24 +277,18 @@ pub async fn auth(app: &App, req: &Request<impl Sized>) -> Result<Response<Body>
     let cookies = RequestCookies::from_headers(req.headers());
     let Some(current) = current(app, &cookies).await? else {
         return Ok(with_cookies(
-            RequestError::Unauthenticated.render(false),
+            RequestError::Unauthenticated.render(&app.pages, false),
             clear_stale(app, &cookies),
         ));
     };
-    let session = &current.session;
-    let set = if current.rewrite {
-        app.codec.write(session, &cookies)
-    } else {
-        Vec::new()
-    };
-    if !app
-        .config
-        .access
-        .emails
-        .allows(session.identity.email.as_deref())
-    {
-        return Ok(with_cookies(RequestError::Forbidden.render(false), set));
+    let set = current.set_cookies(app, &cookies);
+    if !current.allowed(app) {
+        return Ok(with_cookies(
+            RequestError::Forbidden.render(&app.pages, false),
+            set,
+        ));
     }
+    let session = &current.session;
     let mut response = Response::new(body::empty());
     identity::add_auth_request_identity(response.headers_mut(), session, app.config.headers);
     response

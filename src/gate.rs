@@ -22,9 +22,13 @@ pub struct LoggedUser(pub String);
 
 /// The session the request carries, if it is valid and within its absolute lifetime.
 pub fn authenticate(app: &App, cookies: &RequestCookies) -> Option<Opened> {
-    app.codec
-        .open(cookies)
-        .filter(|o| !o.session.is_expired(unix_now(), app.config.cookie.expire))
+    let opened = app.codec.open(cookies);
+    if let Some(o) = &opened {
+        app.metrics.session_cache(o.cached);
+    } else if app.codec.has_session_cookie(cookies) {
+        app.metrics.session_cache(false);
+    }
+    opened.filter(|o| !o.session.is_expired(unix_now(), app.config.cookie.expire))
 }
 
 /// A signed-in request's session, refreshed when its access token was due.
@@ -32,6 +36,26 @@ pub struct Current {
     pub session: Arc<Session>,
     /// The cookie must be written again: new tokens, or sealed with an old key.
     pub rewrite: bool,
+}
+
+impl Current {
+    /// The `Set-Cookie` values the response must carry: the session re-sealed when it changed.
+    pub fn set_cookies(&self, app: &App, cookies: &RequestCookies) -> Vec<String> {
+        if self.rewrite {
+            app.codec.write(&self.session, cookies)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Whether `access.allowed_emails` / `allowed_email_domains` let this user in, checked on
+    /// every request so a refreshed profile or a changed policy takes effect at once.
+    pub fn allowed(&self, app: &App) -> bool {
+        app.config
+            .access
+            .emails
+            .allows(self.session.identity.email.as_deref())
+    }
 }
 
 /// The session for this request, refreshing it first when its access token expires within
@@ -48,7 +72,7 @@ pub async fn current(app: &App, cookies: &RequestCookies) -> Result<Option<Curre
         .await
     {
         Ok(Freshness::Unchanged | Freshness::Stale) => Ok(Some(Current {
-            session: Arc::new(opened.session),
+            session: opened.session,
             rewrite: opened.reseal,
         })),
         Ok(Freshness::Refreshed(session)) => Ok(Some(Current {
@@ -89,28 +113,29 @@ pub async fn protected(
         let clear = clear_stale(app, &cookies);
         if !wants_html(req.headers()) {
             return Ok(with_cookies(
-                RequestError::Unauthenticated.render(false),
+                RequestError::Unauthenticated.render(&app.pages, false),
                 clear,
             ));
         }
         let rd = return_path(req.uri());
+        if app.pages.sign_in_enabled() {
+            let start = format!(
+                "/oauth2/start?rd={}",
+                form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+            );
+            return Ok(with_cookies(app.pages.sign_in(&start), clear));
+        }
         return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
     };
-    let session = &current.session;
-    let set = if current.rewrite {
-        app.codec.write(session, &cookies)
-    } else {
-        Vec::new()
-    };
-    if !app
-        .config
-        .access
-        .emails
-        .allows(session.identity.email.as_deref())
-    {
+    let set = current.set_cookies(app, &cookies);
+    if !current.allowed(app) {
         let html = wants_html(req.headers());
-        return Ok(with_cookies(RequestError::Forbidden.render(html), set));
+        return Ok(with_cookies(
+            RequestError::Forbidden.render(&app.pages, html),
+            set,
+        ));
     }
+    let session = &current.session;
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
@@ -144,7 +169,10 @@ async fn forward(
     origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
     let req = req.map(body::stream);
-    Ok(app.upstream.forward(req, origin).await?)
+    let started = std::time::Instant::now();
+    let response = app.upstream.forward(req, origin).await;
+    app.metrics.upstream(started.elapsed().as_secs_f64());
+    Ok(response?)
 }
 
 #[cfg(test)]

@@ -1,18 +1,41 @@
-//! Prometheus metrics, named like oauth2-proxy's so existing dashboards translate.
+//! Prometheus metrics, all prefixed `rocketgate_`, with low-cardinality labels (status class,
+//! route kind, outcome) so a dashboard stays cheap whatever traffic looks like.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CodeLabel {
-    code: u16,
+/// Which part of rocketgate answered a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteKind {
+    Proxy,
+    Auth,
+    Login,
+    Userinfo,
+    Health,
+    Metrics,
+    Other,
+}
+
+impl RouteKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            RouteKind::Proxy => "proxy",
+            RouteKind::Auth => "auth",
+            RouteKind::Login => "login",
+            RouteKind::Userinfo => "userinfo",
+            RouteKind::Health => "health",
+            RouteKind::Metrics => "metrics",
+            RouteKind::Other => "other",
+        }
+    }
 }
 
 /// How a login ended.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LoginOutcome {
     Success,
     Denied,
@@ -21,33 +44,74 @@ pub enum LoginOutcome {
     ProviderError,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OutcomeLabel {
-    outcome: LoginOutcome,
+impl LoginOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Success => "success",
+            LoginOutcome::Denied => "denied",
+            LoginOutcome::Forbidden => "forbidden",
+            LoginOutcome::InvalidState => "invalid_state",
+            LoginOutcome::ProviderError => "provider_error",
+        }
+    }
 }
 
 /// How a token refresh ended.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RefreshOutcome {
     Ok,
     Fatal,
     Transient,
 }
 
+impl RefreshOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            RefreshOutcome::Ok => "ok",
+            RefreshOutcome::Fatal => "fatal",
+            RefreshOutcome::Transient => "transient",
+        }
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RefreshLabel {
-    outcome: RefreshOutcome,
+struct RequestLabels {
+    class: &'static str,
+    route: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+fn status_class(status: u16) -> &'static str {
+    match status {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
 }
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<CodeLabel, Counter>,
+    requests: Family<RequestLabels, Counter>,
     latency: Histogram,
+    upstream_latency: Histogram,
     logins: Family<OutcomeLabel, Counter>,
-    refreshes: Family<RefreshLabel, Counter>,
+    refreshes: Family<OutcomeLabel, Counter>,
     refresh_latency: Histogram,
     refresh_joins: Counter,
     refresh_grace_hits: Counter,
+    session_cache: Family<ResultLabel, Counter>,
+    open_connections: Gauge,
 }
 
 impl Default for Metrics {
@@ -56,26 +120,34 @@ impl Default for Metrics {
     }
 }
 
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("rocketgate");
-        let requests = Family::<CodeLabel, Counter>::default();
+        let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "requests",
-            "Requests answered, by status code",
+            "Requests answered, by status class and route kind",
             requests.clone(),
         );
-        let latency = Histogram::new([
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-        ]);
+        let latency = Histogram::new(LATENCY_BUCKETS);
         registry.register(
             "request_duration_seconds",
             "Time to the response head, including the upstream",
             latency.clone(),
         );
+        let upstream_latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "upstream_duration_seconds",
+            "Time from forwarding a request to the upstream's response head",
+            upstream_latency.clone(),
+        );
         let logins = Family::<OutcomeLabel, Counter>::default();
         registry.register("logins", "Completed logins, by outcome", logins.clone());
-        let refreshes = Family::<RefreshLabel, Counter>::default();
+        let refreshes = Family::<OutcomeLabel, Counter>::default();
         registry.register(
             "refreshes",
             "Token refreshes sent to Rocketpunch, by outcome",
@@ -100,32 +172,60 @@ impl Metrics {
             "Requests with a just-rotated cookie served from the finished refresh",
             refresh_grace_hits.clone(),
         );
+        let session_cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "session_cache_lookups",
+            "Session cookie look-ups in the opened-session cache, by result (hit, miss)",
+            session_cache.clone(),
+        );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "Client connections currently open",
+            open_connections.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
+            upstream_latency,
             logins,
             refreshes,
             refresh_latency,
             refresh_joins,
             refresh_grace_hits,
+            session_cache,
+            open_connections,
         }
     }
 
-    pub fn request(&self, status: u16, seconds: f64) {
+    pub fn request(&self, status: u16, route: RouteKind, seconds: f64) {
         self.requests
-            .get_or_create(&CodeLabel { code: status })
+            .get_or_create(&RequestLabels {
+                class: status_class(status),
+                route: route.as_str(),
+            })
             .inc();
         self.latency.observe(seconds);
     }
 
+    pub fn upstream(&self, seconds: f64) {
+        self.upstream_latency.observe(seconds);
+    }
+
     pub fn login(&self, outcome: LoginOutcome) {
-        self.logins.get_or_create(&OutcomeLabel { outcome }).inc();
+        self.logins
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     pub fn refresh(&self, outcome: RefreshOutcome, seconds: f64) {
         self.refreshes
-            .get_or_create(&RefreshLabel { outcome })
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
             .inc();
         self.refresh_latency.observe(seconds);
     }
@@ -136,6 +236,21 @@ impl Metrics {
 
     pub fn refresh_grace_hit(&self) {
         self.refresh_grace_hits.inc();
+    }
+
+    pub fn session_cache(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.session_cache
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    pub fn connection_opened(&self) {
+        self.open_connections.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.open_connections.dec();
     }
 
     /// The Prometheus text exposition.
@@ -154,21 +269,24 @@ mod tests {
     #[test]
     fn exposes_counters_by_label() {
         let m = Metrics::new();
-        m.request(200, 0.001);
-        m.request(200, 0.002);
+        m.request(200, RouteKind::Proxy, 0.001);
+        m.request(204, RouteKind::Proxy, 0.002);
+        m.request(502, RouteKind::Proxy, 0.002);
         m.login(LoginOutcome::Denied);
+        m.refresh(RefreshOutcome::Transient, 0.1);
+        m.session_cache(true);
+        m.connection_opened();
         let text = m.encode();
-        assert!(
-            text.contains("rocketgate_requests_total{code=\"200\"} 2"),
-            "{text}"
-        );
-        assert!(
-            text.contains("rocketgate_logins_total{outcome=\"Denied\"} 1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("rocketgate_request_duration_seconds_count 2"),
-            "{text}"
-        );
+        for line in [
+            "rocketgate_requests_total{class=\"2xx\",route=\"proxy\"} 2",
+            "rocketgate_requests_total{class=\"5xx\",route=\"proxy\"} 1",
+            "rocketgate_logins_total{outcome=\"denied\"} 1",
+            "rocketgate_refreshes_total{outcome=\"transient\"} 1",
+            "rocketgate_session_cache_lookups_total{result=\"hit\"} 1",
+            "rocketgate_open_connections 1",
+            "rocketgate_request_duration_seconds_count 3",
+        ] {
+            assert!(text.contains(line), "{line} missing in\n{text}");
+        }
     }
 }

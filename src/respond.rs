@@ -6,7 +6,7 @@ use crate::access::PathError;
 use crate::body::Body;
 use crate::endpoints::LoginError;
 use crate::oauth::ProviderError;
-use crate::pages::{self, Action};
+use crate::pages::{self, Action, Pages};
 use crate::proxy::ProxyError;
 use crate::refresh::RefreshError;
 
@@ -121,7 +121,7 @@ impl RequestError {
     }
 
     /// The answer: an HTML page for browsers, a small JSON body for everything else.
-    pub fn render(&self, html: bool) -> Response<Body> {
+    pub fn render(&self, pages: &Pages, html: bool) -> Response<Body> {
         let status = self.status();
         let (code, title, message) = self.words();
         let mut response = if html {
@@ -142,7 +142,7 @@ impl RequestError {
                 }),
                 _ => None,
             };
-            pages::page(status, title, message, action)
+            pages.error(status, title, message, action)
         } else {
             pages::json_error(status, code, message)
         };
@@ -204,10 +204,11 @@ mod tests {
             (RequestError::Forbidden, 403),
             (RequestError::NotFound, 404),
         ];
+        let pages = Pages::new(&crate::pages::PageSettings::default());
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
-            assert_eq!(error.render(false).status().as_u16(), status);
-            assert_eq!(error.render(true).status().as_u16(), status);
+            assert_eq!(error.render(&pages, false).status().as_u16(), status);
+            assert_eq!(error.render(&pages, true).status().as_u16(), status);
         }
     }
 
@@ -216,7 +217,7 @@ mod tests {
         let r = RequestError::from(ProviderError::RateLimited {
             retry_after: Some(12),
         })
-        .render(true);
+        .render(&Pages::new(&crate::pages::PageSettings::default()), true);
         assert_eq!(r.headers()[header::RETRY_AFTER], "12");
     }
 }

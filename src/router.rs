@@ -1,9 +1,10 @@
 //! Which request goes where: health, metrics, the `/oauth2` endpoints, or the protected
-//! upstream. Also the one place every request is counted and logged.
+//! upstream. Also the one place every request is given an id, counted and logged.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use http::header::{HeaderName, HeaderValue};
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -12,41 +13,90 @@ use crate::body::{self, Body};
 use crate::endpoints::{self, wants_html};
 use crate::forwarded::{self, Origin};
 use crate::gate::{self, LoggedUser};
+use crate::metrics::RouteKind;
 use crate::respond::RequestError;
 use crate::server::ConnInfo;
 
-pub async fn handle(app: Arc<App>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A request id we pass on: 1 to 128 characters of letters, digits and `-_.:`.
+fn is_sane_request_id(id: &[u8]) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+}
+
+/// Keeps a client's or load balancer's request id when it is a sane token, so one id follows
+/// the request through every hop; otherwise makes one.
+fn request_id(req: &Request<Incoming>) -> HeaderValue {
+    if let Some(id) = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .filter(|v| is_sane_request_id(v.as_bytes()))
+    {
+        return id.clone();
+    }
+    let bytes: [u8; 16] = rand::random();
+    let mut hex = String::with_capacity(32);
+    for b in bytes {
+        hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    HeaderValue::from_str(&hex).unwrap_or_else(|_| HeaderValue::from_static("-"))
+}
+
+fn route_kind(app: &App, path: &str) -> RouteKind {
+    match path {
+        "/ping" | "/ready" => RouteKind::Health,
+        "/metrics" if app.config.metrics_listen.is_none() => RouteKind::Metrics,
+        "/oauth2/start" | "/oauth2/callback" | "/oauth2/sign_out" => RouteKind::Login,
+        "/oauth2/userinfo" => RouteKind::Userinfo,
+        p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => RouteKind::Auth,
+        p if p.starts_with("/oauth2/") => RouteKind::Other,
+        _ => RouteKind::Proxy,
+    }
+}
+
+pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    let kind = route_kind(&app, &path);
     let html = wants_html(req.headers());
+    let id = request_id(&req);
+    req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
     let origin = forwarded::origin(
         req.headers(),
         conn.peer,
         conn.proto,
         &app.config.trusted_proxies,
     );
-    let mut response = match route(&app, req, &origin).await {
+    let mut response = match route(&app, req, kind, &origin).await {
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
-                tracing::warn!(%error, "request failed");
+                tracing::warn!(%error, request_id = ?id, "request failed");
             }
-            error.render(html)
+            error.render(&app.pages, html)
         }
     };
     let user = response.extensions_mut().remove::<LoggedUser>();
+    response
+        .headers_mut()
+        .insert(X_REQUEST_ID.clone(), id.clone());
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
-    app.metrics.request(status, elapsed.as_secs_f64());
+    app.metrics.request(status, kind, elapsed.as_secs_f64());
     tracing::info!(
         target: "rocketgate::request",
         method = %method,
         path = %path,
-        client = %origin.client_ip,
         status,
         latency_ms = elapsed.as_micros() as f64 / 1000.0,
+        client = %origin.client_ip,
         user = %user.as_ref().map_or("-", |u| u.0.as_str()),
+        request_id = %id.to_str().unwrap_or("-"),
     );
     response
 }
@@ -56,7 +106,17 @@ fn text(status: StatusCode, text: &'static str) -> Response<Body> {
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("text/plain; charset=utf-8"),
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// The Prometheus exposition, for the main listener or `metrics_listen`.
+pub fn metrics(app: &App) -> Response<Body> {
+    let mut response = Response::new(body::full(app.metrics.encode()));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
 }
@@ -66,32 +126,40 @@ fn text(status: StatusCode, text: &'static str) -> Response<Body> {
 async fn route(
     app: &App,
     req: Request<Incoming>,
+    kind: RouteKind,
     origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
     let path = req.uri().path();
-    match path {
-        "/ping" => Ok(text(StatusCode::OK, "OK")),
-        "/ready" if app.is_draining() => Ok(text(StatusCode::SERVICE_UNAVAILABLE, "draining")),
-        "/ready" => Ok(text(StatusCode::OK, "OK")),
-        "/metrics" => {
-            let mut response = Response::new(body::full(app.metrics.encode()));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static(
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                ),
-            );
-            Ok(response)
+    match kind {
+        RouteKind::Health if path == "/ready" && app.is_draining() => {
+            Ok(text(StatusCode::SERVICE_UNAVAILABLE, "draining"))
         }
-        "/oauth2/start" => Ok(endpoints::start(app, &req, origin)),
-        "/oauth2/callback" => endpoints::callback(app, &req).await,
-        "/oauth2/sign_out" => Ok(endpoints::sign_out(app, &req)),
-        "/oauth2/userinfo" => endpoints::userinfo(app, &req).await,
-        p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => {
-            endpoints::auth(app, &req).await
-        }
-        p if p.starts_with("/oauth2/") => Err(RequestError::NotFound),
-        _ if req.method() == Method::CONNECT => Err(RequestError::NotFound),
-        _ => gate::protected(app, req, origin).await,
+        RouteKind::Health => Ok(text(StatusCode::OK, "OK")),
+        RouteKind::Metrics => Ok(metrics(app)),
+        RouteKind::Login => match path {
+            "/oauth2/start" => Ok(endpoints::start(app, &req, origin)),
+            "/oauth2/callback" => endpoints::callback(app, &req).await,
+            _ => Ok(endpoints::sign_out(app, &req)),
+        },
+        RouteKind::Userinfo => endpoints::userinfo(app, &req).await,
+        RouteKind::Auth => endpoints::auth(app, &req).await,
+        RouteKind::Other => Err(RequestError::NotFound),
+        RouteKind::Proxy if req.method() == Method::CONNECT => Err(RequestError::NotFound),
+        RouteKind::Proxy => gate::protected(app, req, origin).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_tokens() {
+        assert!(is_sane_request_id(b"5f0c6c1e-1b2a-4c3d-9e8f-0a1b2c3d4e5f"));
+        assert!(is_sane_request_id(b"trace:01.a_b"));
+        assert!(!is_sane_request_id(b""));
+        assert!(!is_sane_request_id(b"a b"));
+        assert!(!is_sane_request_id(b"<script>"));
+        assert!(!is_sane_request_id("x".repeat(129).as_bytes()));
     }
 }

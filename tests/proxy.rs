@@ -618,11 +618,11 @@ async fn health_needs_no_session_but_probe_user_agents_get_no_bypass() {
     let text = metrics.text().await.unwrap();
     assert!(text.contains("rocketgate_requests_total"), "{text}");
     assert!(
-        text.contains("rocketgate_requests_total{code=\"401\"}"),
+        text.contains("rocketgate_requests_total{class=\"4xx\",route=\"proxy\"}"),
         "{text}"
     );
     assert!(
-        text.contains("rocketgate_logins_total{outcome=\"Success\"} 1"),
+        text.contains("rocketgate_logins_total{outcome=\"success\"} 1"),
         "{text}"
     );
 }

@@ -160,7 +160,7 @@ async fn sixty_four_concurrent_requests_make_one_token_call() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("rocketgate_refreshes_total{outcome=\"Ok\"} 1"),
+        metrics.contains("rocketgate_refreshes_total{outcome=\"ok\"} 1"),
         "{metrics}"
     );
     let joins: u64 = metrics

@@ -5,6 +5,7 @@
 //! its key. Nothing downstream re-checks a value: if a `Config` exists, it is usable.
 
 mod load;
+mod pages;
 pub mod raw;
 mod validate;
 
@@ -37,6 +38,8 @@ pub struct Config {
     pub shutdown_delay: Duration,
     pub shutdown_timeout: Duration,
     pub log_format: LogFormat,
+    /// A separate listener for `/metrics`; when set, the main listener proxies `/metrics`.
+    pub metrics_listen: Option<SocketAddr>,
     /// Peers whose `X-Forwarded-*` headers are believed.
     pub trusted_proxies: TrustedProxies,
     pub provider: ProviderSettings,
@@ -49,6 +52,7 @@ pub struct Config {
     pub upstream_ca: CaBundle,
     /// `[tls]`: serve HTTPS on `listen` instead of plain HTTP.
     pub tls: Option<TlsSettings>,
+    pub pages: crate::pages::PageSettings,
 }
 
 impl Config {

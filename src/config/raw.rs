@@ -17,6 +17,7 @@ pub struct RawConfig {
     pub log_format: Option<String>,
     pub trusted_proxies: Vec<String>,
     pub upstream_ca_file: Option<String>,
+    pub metrics_listen: Option<String>,
     pub provider: RawProvider,
     pub cookie: RawCookie,
     pub session: RawSession,
@@ -24,6 +25,7 @@ pub struct RawConfig {
     pub headers: RawHeaders,
     pub limits: RawLimits,
     pub tls: RawTls,
+    pub pages: RawPages,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -103,4 +105,14 @@ pub struct RawTls {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
     pub reload_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPages {
+    pub sign_in_page: Option<bool>,
+    pub app_name: Option<String>,
+    pub footer: Option<String>,
+    pub logo_file: Option<String>,
+    pub templates_dir: Option<String>,
 }

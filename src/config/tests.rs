@@ -482,3 +482,50 @@ fn ca_files_must_hold_certificates() {
     let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
     assert!(c.upstream_ca.is_empty() && c.provider.ca.is_empty());
 }
+
+#[test]
+fn pages_settings_are_read_and_checked_at_start() {
+    let dir = std::env::temp_dir().join(format!("rocketgate-pages-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert_eq!(
+        c.pages.app_name, "app.example.com",
+        "defaults to public_url's host"
+    );
+    assert!(!c.pages.sign_in_page);
+
+    let bad_logo = dir.join("logo.bmp");
+    std::fs::write(&bad_logo, b"BM").unwrap();
+    let vars = [("ROCKETGATE_PAGES__LOGO_FILE", bad_logo.to_str().unwrap())];
+    refused(&minimal(), &vars, "pages.logo_file: ");
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PAGES__LOGO_FILE", "/nonexistent/logo.png")],
+        "pages.logo_file: cannot read",
+    );
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PAGES__TEMPLATES_DIR", empty.to_str().unwrap())],
+        "pages.templates_dir: contains neither",
+    );
+    let typo = dir.join("typo");
+    std::fs::create_dir_all(&typo).unwrap();
+    std::fs::write(typo.join("error.html"), "{{mesage}}").unwrap();
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PAGES__TEMPLATES_DIR", typo.to_str().unwrap())],
+        "pages.templates_dir: error.html: unknown placeholder {{mesage}}",
+    );
+    let no_link = dir.join("nolink");
+    std::fs::create_dir_all(&no_link).unwrap();
+    std::fs::write(no_link.join("sign_in.html"), "{{app_name}}").unwrap();
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PAGES__TEMPLATES_DIR", no_link.to_str().unwrap())],
+        "pages.templates_dir: sign_in.html must use {{sign_in_url}}",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -40,6 +40,13 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             .parse::<SocketAddr>()
             .map_err(|_| "must be an address with a port, like \"0.0.0.0:4180\""),
     );
+    let metrics_listen = raw.metrics_listen.as_deref().and_then(|v| {
+        p.take(
+            "metrics_listen",
+            v.parse::<SocketAddr>()
+                .map_err(|_| "must be an address with a port, like \"127.0.0.1:9100\""),
+        )
+    });
     let upstream = required(&mut p, "upstream", raw.upstream.as_deref())
         .and_then(|v| p.take("upstream", http_url(v)));
     let public_url = required(&mut p, "public_url", raw.public_url.as_deref())
@@ -163,6 +170,19 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     }
 
     let tls = tls(&mut p, raw.tls);
+    let default_name = public_url
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "this application".to_owned());
+    let pages = match super::pages::pages(raw.pages, &default_name) {
+        Ok(pages) => Some(pages),
+        Err(problems) => {
+            for (key, message) in problems {
+                p.add(&key, message);
+            }
+            None
+        }
+    };
 
     if !p.0.is_empty() {
         return Err(ConfigError::Invalid(p.0));
@@ -184,6 +204,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         Some(header_read_timeout),
         Some(rotation_grace),
         Some(idle_timeout),
+        Some(pages),
     ) = (
         listen,
         upstream,
@@ -200,6 +221,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         header_read_timeout,
         rotation_grace,
         idle_timeout,
+        pages,
     )
     else {
         return Err(ConfigError::Invalid(vec![ConfigProblem {
@@ -216,6 +238,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         shutdown_delay,
         shutdown_timeout,
         log_format,
+        metrics_listen,
         trusted_proxies: TrustedProxies::new(nets),
         provider,
         cookie,
@@ -243,6 +266,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         },
         upstream_ca: upstream_ca.unwrap_or_default(),
         tls,
+        pages,
     })
 }
 

@@ -6,24 +6,9 @@
 
 use std::fmt::Write as _;
 
-/// Escapes text for HTML element content and double-quoted attributes.
-///
-/// Everything the demo servers echo comes from the request, so all of it must go
-/// through here to keep the pages safe from injected markup.
-pub(crate) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+/// Everything the demo servers echo comes from the request, so all of it goes through the
+/// same escaping as rocketgate's own pages.
+pub(crate) use crate::pages::escape;
 
 const STYLE: &str = "\
 *{box-sizing:border-box}\

@@ -106,6 +106,8 @@ async fn serve_with(
         let app = app.clone();
         let builder = builder.clone();
         let acceptor = tls.as_ref().map(ServerTls::acceptor);
+        let metrics = app.metrics.clone();
+        metrics.connection_opened();
         tokio::spawn(async move {
             match acceptor {
                 None => serve_connection(&builder, app, stream, conn, watcher).await,
@@ -125,6 +127,7 @@ async fn serve_with(
                     }
                 }
             }
+            metrics.connection_closed();
             drop(permit);
         });
     }
@@ -174,6 +177,37 @@ async fn serve_connection<I>(
         .into_owned();
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(error = %e, "connection ended with an error");
+    }
+}
+
+/// Serves `/metrics` (and `/ping`) alone on `listener`, for `metrics_listen`: scrapers then
+/// need no route through the proxy and the app keeps its own `/metrics`.
+pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let response = match req.uri().path() {
+                    "/metrics" => router::metrics(&app),
+                    "/ping" => http::Response::new(crate::body::full("OK")),
+                    _ => {
+                        let mut r = http::Response::new(crate::body::full("not found"));
+                        *r.status_mut() = StatusCode::NOT_FOUND;
+                        r
+                    }
+                };
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }
 

@@ -1,9 +1,11 @@
 //! The session cookie on the wire: sealed, split into `name_0`, `name_1`, ... chunks when it
 //! outgrows one cookie, and always written so that no stale chunk survives.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cookie::{Cookie, SameSite};
+use sha2::{Digest, Sha256};
 
 use super::seal::{KeyAge, Sealer};
 use super::{RequestCookies, Session};
@@ -14,9 +16,24 @@ const CHUNK: usize = 3800;
 /// A session read from the request, and whether its cookie should be rewritten.
 #[derive(Debug)]
 pub struct Opened {
-    pub session: Session,
+    pub session: Arc<Session>,
     /// Sealed with an old key: re-issue it with the current one.
     pub reseal: bool,
+    /// Served from the opened-session cache (no decryption, no parsing).
+    pub cached: bool,
+}
+
+/// Opened sessions by SHA-256 of their sealed value: steady-state requests skip AES-GCM and
+/// JSON. Only values that opened are cached, so garbage cookies cannot fill it, and a cookie
+/// that changes in any byte is a different key. Expiry and refresh are still decided per
+/// request from the session itself.
+#[derive(Clone)]
+struct OpenedCache(moka::sync::Cache<[u8; 32], (Arc<Session>, bool)>);
+
+impl std::fmt::Debug for OpenedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "OpenedCache({} entries)", self.0.entry_count())
+    }
 }
 
 /// Reads and writes cookies for one cookie name and its attributes.
@@ -27,6 +44,7 @@ pub struct CookieCodec {
     secure: bool,
     same_site: SameSite,
     max_age: Duration,
+    opened: OpenedCache,
 }
 
 impl CookieCodec {
@@ -43,6 +61,12 @@ impl CookieCodec {
             secure,
             same_site,
             max_age,
+            opened: OpenedCache(
+                moka::sync::Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(Duration::from_secs(600))
+                    .build(),
+            ),
         }
     }
 
@@ -81,11 +105,22 @@ impl CookieCodec {
     /// The session, or `None` for anything missing, tampered, truncated or foreign.
     pub fn open(&self, cookies: &RequestCookies) -> Option<Opened> {
         let sealed = self.sealed_value(cookies)?;
+        let key: [u8; 32] = Sha256::digest(sealed.as_bytes()).into();
+        if let Some((session, reseal)) = self.opened.0.get(&key) {
+            return Some(Opened {
+                session,
+                reseal,
+                cached: true,
+            });
+        }
         let (json, age) = self.sealer.open(&self.name, &sealed)?;
-        let session = Session::from_json(json.as_bytes())?;
+        let session = Arc::new(Session::from_json(json.as_bytes())?);
+        let reseal = age == KeyAge::Old;
+        self.opened.0.insert(key, (session.clone(), reseal));
         Some(Opened {
             session,
-            reseal: age == KeyAge::Old,
+            reseal,
+            cached: false,
         })
     }
 
@@ -234,7 +269,7 @@ mod tests {
         ] {
             assert!(s.contains(attr), "{s} lacks {attr}");
         }
-        assert_eq!(c.open(&browser(&set)).unwrap().session, session(10));
+        assert_eq!(*c.open(&browser(&set)).unwrap().session, session(10));
     }
 
     #[test]
@@ -245,13 +280,13 @@ mod tests {
         assert!(set.iter().all(|s| s.len() < 4096));
         assert!(set[0].starts_with("_rg_0="));
         let jar = browser(&set);
-        assert_eq!(c.open(&jar).unwrap().session, session(6000));
+        assert_eq!(*c.open(&jar).unwrap().session, session(6000));
 
         let smaller = c.write(&session(10), &jar);
         assert!(smaller[0].starts_with("_rg="));
         let cleared: Vec<&String> = smaller.iter().filter(|s| s.contains("Max-Age=0")).collect();
         assert_eq!(cleared.len(), set.len(), "{smaller:?}");
-        assert_eq!(c.open(&browser(&smaller)).unwrap().session, session(10));
+        assert_eq!(*c.open(&browser(&smaller)).unwrap().session, session(10));
     }
 
     #[test]
@@ -285,6 +320,21 @@ mod tests {
         let jar = browser(&old.write(&session(10), &RequestCookies::default()));
         assert!(new.open(&jar).unwrap().reseal);
         assert!(!old.open(&jar).unwrap().reseal);
+    }
+
+    #[test]
+    fn a_second_open_is_served_from_the_cache() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let jar = browser(&c.write(&session(10), &RequestCookies::default()));
+        let first = c.open(&jar).unwrap();
+        let second = c.open(&jar).unwrap();
+        assert!(!first.cached && second.cached);
+        assert_eq!(first.session, second.session);
+        let other = codec(vec![Key::derive_from(&[2; 32])]);
+        assert!(
+            other.open(&jar).is_none(),
+            "caches are per codec, not global"
+        );
     }
 
     #[test]

@@ -43,6 +43,8 @@ pub struct Stack {
     pub standin: Arc<StandIn>,
     /// `https` when the options configured `[tls]` (`ROCKETGATE_TLS__CERT_FILE`), else `http`.
     pub scheme: &'static str,
+    /// The running proxy's shared state (config, metrics), for tests that reach inside.
+    pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<()>,
 }
@@ -107,8 +109,8 @@ impl Stack {
             let _ = rx.await;
         };
         let served = match server_tls {
-            Some(t) => tokio::spawn(server::serve_tls(app, proxy_listener, t, stopped)),
-            None => tokio::spawn(server::serve(app, proxy_listener, stopped)),
+            Some(t) => tokio::spawn(server::serve_tls(app.clone(), proxy_listener, t, stopped)),
+            None => tokio::spawn(server::serve(app.clone(), proxy_listener, stopped)),
         };
         Stack {
             proxy,
@@ -116,6 +118,7 @@ impl Stack {
             upstream,
             standin,
             scheme,
+            app,
             shutdown: Some(tx),
             served,
         }
