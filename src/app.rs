@@ -38,7 +38,11 @@ impl App {
             config.cookie.same_site,
             config.cookie.expire,
         );
-        let upstream = Upstream::new(&config.upstream, config.upstream_timeout)?;
+        let upstream = Upstream::with_roots(
+            &config.upstream,
+            config.upstream_timeout,
+            &config.upstream_ca,
+        )?;
         let oauth = Arc::new(OAuthClient::new(&config));
         let metrics = Arc::new(Metrics::new());
         let refresher = Refresher::new(

@@ -127,8 +127,19 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
         refresh_before = ?config.session.refresh_before,
         email_policy_open = config.access.emails.is_open(),
         skip_routes = !config.access.skip_routes.is_empty(),
+        tls = config.tls.is_some(),
         "rocketgate starting"
     );
+    // Loaded again (validation already checked the pair) because the files, not the
+    // configuration, hold the certificate: the reloader keeps following them.
+    let tls = match config.tls.as_ref().map(crate::tls::ServerTls::start) {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            eprintln!("{}: {e}", e.key());
+            return ExitCode::FAILURE;
+        }
+    };
     let app = match App::new(config) {
         Ok(app) => app,
         Err(e) => {
@@ -147,7 +158,10 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
             }
         }
     }
-    server::serve(app, listener, server::shutdown_signal()).await;
+    match tls {
+        Some(tls) => server::serve_tls(app, listener, tls, server::shutdown_signal()).await,
+        None => server::serve(app, listener, server::shutdown_signal()).await,
+    }
     tracing::info!("rocketgate stopped");
     ExitCode::SUCCESS
 }

@@ -24,3 +24,4 @@ pub mod respond;
 pub mod router;
 pub mod server;
 pub mod session;
+pub mod tls;

@@ -19,6 +19,7 @@ use url::Url;
 
 use crate::body::{self, Body, BoxError};
 use crate::forwarded::Origin;
+use crate::tls::CaBundle;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +100,11 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn new(url: &Url, timeout: Duration) -> Result<Self, ProxyError> {
+        Self::with_roots(url, timeout, &CaBundle::default())
+    }
+
+    /// Like [`Upstream::new`], also trusting `roots` for an https upstream (`upstream_ca_file`).
+    pub fn with_roots(url: &Url, timeout: Duration, roots: &CaBundle) -> Result<Self, ProxyError> {
         let scheme = if url.scheme() == "https" {
             Scheme::HTTPS
         } else {
@@ -117,12 +123,11 @@ impl Upstream {
         http.set_nodelay(true);
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeout));
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
-        };
-        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::tls::client_config(roots))
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(256)

@@ -11,12 +11,14 @@ mod validate;
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
 
 use crate::access::{EmailPolicy, RedirectPolicy, SkipRoutes};
 use crate::forwarded::TrustedProxies;
+use crate::tls::CaBundle;
 
 pub use load::{load, load_from_str};
 
@@ -46,6 +48,10 @@ pub struct Config {
     pub access: AccessSettings,
     pub headers: HeaderSettings,
     pub limits: Limits,
+    /// Extra roots for an https upstream signed by a private CA (`upstream_ca_file`).
+    pub upstream_ca: CaBundle,
+    /// `[tls]`: serve HTTPS on `listen` instead of plain HTTP.
+    pub tls: Option<TlsSettings>,
     pub pages: crate::pages::PageSettings,
 }
 
@@ -77,6 +83,8 @@ pub struct ProviderSettings {
     pub timeout: Duration,
     /// PKCE (S256) on every login; only for providers that reject it.
     pub pkce: bool,
+    /// Extra roots for a provider (or a proxy in front of it) with a private CA.
+    pub ca: CaBundle,
     pub claims: ClaimPointers,
 }
 
@@ -138,6 +146,16 @@ pub struct Limits {
     pub max_connections: usize,
     /// Logins one browser may have in progress at once (each holds a CSRF cookie).
     pub max_logins_per_client: usize,
+}
+
+/// The listener's certificate files. The pair was read and checked when the configuration
+/// was validated; the files themselves stay the source of truth so rotations are picked up.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// How often the files are checked for a new certificate.
+    pub reload_interval: Duration,
 }
 
 /// A secret string that never prints itself.

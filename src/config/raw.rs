@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub shutdown_timeout: Option<String>,
     pub log_format: Option<String>,
     pub trusted_proxies: Vec<String>,
+    pub upstream_ca_file: Option<String>,
     pub metrics_listen: Option<String>,
     pub provider: RawProvider,
     pub cookie: RawCookie,
@@ -23,6 +24,7 @@ pub struct RawConfig {
     pub access: RawAccess,
     pub headers: RawHeaders,
     pub limits: RawLimits,
+    pub tls: RawTls,
     pub pages: RawPages,
 }
 
@@ -38,6 +40,7 @@ pub struct RawProvider {
     pub scopes: Option<Vec<String>>,
     pub timeout: Option<String>,
     pub pkce: Option<bool>,
+    pub ca_file: Option<String>,
     pub claims: RawClaims,
 }
 
@@ -94,6 +97,14 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_logins_per_client: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub reload_interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

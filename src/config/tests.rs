@@ -337,6 +337,44 @@ fn the_shipped_example_config_is_valid() {
         ]),
     );
     assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+    assert!(c.is_ok_and(|c| c.tls.is_none()), "TLS is off by default");
+
+    // The commented-out file keys are real keys: uncommented with real files, they load.
+    let dir = std::env::temp_dir().join(format!("rocketgate-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    let cert = cert.display().to_string();
+    let uncommented = text
+        .replace(
+            "# cert_file = \"/var/run/secrets/rocketgate-tls/tls.crt\"",
+            &format!("cert_file = {cert:?}"),
+        )
+        .replace(
+            "# key_file = \"/var/run/secrets/rocketgate-tls/tls.key\"",
+            &format!("key_file = {:?}", key.display().to_string()),
+        )
+        .replace(
+            "# upstream_ca_file = \"/etc/rocketgate/upstream-ca.pem\"",
+            &format!("upstream_ca_file = {cert:?}"),
+        )
+        .replace(
+            "# ca_file = \"/etc/rocketgate/provider-ca.pem\"",
+            &format!("ca_file = {cert:?}"),
+        );
+    let c = load_from_str(
+        &uncommented,
+        &env(&[
+            ("ROCKETGATE_PROVIDER__CLIENT_SECRET", "s"),
+            ("ROCKETGATE_COOKIE__SECRET", SECRET),
+        ]),
+    )
+    .unwrap();
+    assert!(c.tls.is_some());
+    assert_eq!((c.upstream_ca.len(), c.provider.ca.len()), (1, 1));
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -372,6 +410,77 @@ fn trusted_proxies_and_limits_are_validated() {
     let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
     assert!(c.provider.pkce, "PKCE on by default");
     assert_eq!(c.limits.idle_timeout, Duration::from_secs(60));
+}
+
+#[test]
+fn tls_needs_both_files_and_a_matching_pair() {
+    let toml = format!("{}\n[tls]\ncert_file = \"/x.crt\"\n", minimal());
+    refused(
+        &toml,
+        &[],
+        "tls.key_file: is required when tls.cert_file is set",
+    );
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_TLS__KEY_FILE", "/x.key")],
+        "tls.cert_file: is required when tls.key_file is set",
+    );
+    let toml = format!(
+        "{}\n[tls]\ncert_file = \"/nonexistent/x.crt\"\nkey_file = \"/nonexistent/x.key\"\n",
+        minimal()
+    );
+    refused(
+        &toml,
+        &[],
+        "tls.cert_file: cannot read \"/nonexistent/x.crt\"",
+    );
+
+    let dir = std::env::temp_dir().join(format!("rocketgate-config-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.join("tls.crt");
+    let key = dir.join("tls.key");
+    std::fs::write(&cert, pair.cert.pem()).unwrap();
+    std::fs::write(&key, pair.signing_key.serialize_pem()).unwrap();
+    let vars = [
+        ("ROCKETGATE_TLS__CERT_FILE", cert.to_str().unwrap()),
+        ("ROCKETGATE_TLS__KEY_FILE", key.to_str().unwrap()),
+    ];
+    let c = load_from_str(&minimal(), &env(&vars)).unwrap();
+    let tls = c.tls.expect("tls configured");
+    assert_eq!(tls.reload_interval, Duration::from_secs(10));
+    assert!(
+        load_from_str(&minimal(), &HashMap::new())
+            .unwrap()
+            .tls
+            .is_none()
+    );
+
+    let mut zero = vars.to_vec();
+    zero.push(("ROCKETGATE_TLS__RELOAD_INTERVAL", "0s"));
+    refused(
+        &minimal(),
+        &zero,
+        "tls.reload_interval: must be more than zero",
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn ca_files_must_hold_certificates() {
+    let toml = format!("upstream_ca_file = \"/nonexistent/ca.pem\"\n{}", minimal());
+    refused(
+        &toml,
+        &[],
+        "upstream_ca_file: cannot read \"/nonexistent/ca.pem\"",
+    );
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PROVIDER__CA_FILE", "/nonexistent/p.pem")],
+        "provider.ca_file: cannot read",
+    );
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert!(c.upstream_ca.is_empty() && c.provider.ca.is_empty());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use url::Url;
 use super::raw::RawConfig;
 use super::*;
 use crate::access::{DomainRule, EmailPolicy, RedirectPolicy, SkipRoute, SkipRoutes};
+use crate::tls::{CaBundle, TlsError};
 
 /// Collects problems so that one run of `check-config` shows all of them.
 #[derive(Default)]
@@ -82,6 +83,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             nets.push(net);
         }
     }
+    let upstream_ca = ca_bundle(&mut p, "upstream_ca_file", raw.upstream_ca_file.as_deref());
     let provider = provider(&mut p, raw.provider);
     let cookie = cookie(&mut p, raw.cookie, public_url.as_ref());
 
@@ -171,6 +173,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         p.add("limits.max_logins_per_client", "must be at least 1");
     }
 
+    let tls = tls(&mut p, raw.tls);
     let default_name = public_url
         .as_ref()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -265,8 +268,59 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             max_connections,
             max_logins_per_client,
         },
+        upstream_ca: upstream_ca.unwrap_or_default(),
+        tls,
         pages,
     })
+}
+
+/// Records a TLS file problem under the key the error names.
+fn tls_problem(p: &mut Problems, e: &TlsError) {
+    p.add(e.key(), e.to_string());
+}
+
+/// Reads an optional CA bundle; `None` only when it was set and is unusable (a problem).
+fn ca_bundle(p: &mut Problems, key: &'static str, path: Option<&str>) -> Option<CaBundle> {
+    match path.map(str::trim) {
+        None | Some("") => Some(CaBundle::default()),
+        Some(path) => CaBundle::read(key, std::path::Path::new(path))
+            .map_err(|e| tls_problem(p, &e))
+            .ok(),
+    }
+}
+
+/// `[tls]`: both files or neither; the pair is loaded and checked now so that a wrong file
+/// stops start-up (and `check-config`) instead of failing every handshake later.
+fn tls(p: &mut Problems, raw: raw::RawTls) -> Option<TlsSettings> {
+    let reload_interval = duration(p, "tls.reload_interval", &raw.reload_interval, "10s");
+    if reload_interval.is_some_and(|d| d.is_zero()) {
+        p.add("tls.reload_interval", "must be more than zero");
+    }
+    let nonempty = |v: Option<String>| v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let (cert_file, key_file) = match (nonempty(raw.cert_file), nonempty(raw.key_file)) {
+        (None, None) => return None,
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => {
+            p.add("tls.key_file", "is required when tls.cert_file is set");
+            return None;
+        }
+        (None, Some(_)) => {
+            p.add("tls.cert_file", "is required when tls.key_file is set");
+            return None;
+        }
+    };
+    let settings = TlsSettings {
+        cert_file: cert_file.into(),
+        key_file: key_file.into(),
+        reload_interval: reload_interval.filter(|d| !d.is_zero())?,
+    };
+    match crate::tls::load_pair(&settings) {
+        Ok(_) => Some(settings),
+        Err(e) => {
+            tls_problem(p, &e);
+            None
+        }
+    }
 }
 
 fn required<'a>(p: &mut Problems, key: &str, value: Option<&'a str>) -> Option<&'a str> {
@@ -366,6 +420,7 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
         );
     }
     let timeout = duration(p, "provider.timeout", &raw.timeout, "10s");
+    let ca = ca_bundle(p, "provider.ca_file", raw.ca_file.as_deref());
     let mut pointer = |key: &str, value: Option<String>, default: &str| {
         let text = value.unwrap_or_else(|| default.to_owned());
         if text.starts_with('/') {
@@ -396,6 +451,7 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
         scopes,
         timeout: timeout?,
         pkce: raw.pkce.unwrap_or(true),
+        ca: ca?,
         claims,
     })
 }

@@ -50,12 +50,9 @@ pub struct OAuthClient {
 
 impl OAuthClient {
     pub fn new(config: &Config) -> Self {
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let builder = match builder.with_native_roots() {
-            Ok(b) => b,
-            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
-        };
-        let connector = builder
+        // System roots (webpki's as fallback) plus `provider.ca_file`, if set.
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(crate::tls::client_config(&config.provider.ca))
             .https_or_http()
             .enable_http1()
             .enable_http2()

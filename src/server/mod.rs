@@ -1,5 +1,5 @@
-//! Listening, serving connections (HTTP/1.1 and h2c), and shutting down gracefully:
-//! fail `/ready` first, keep serving for `shutdown_delay`, then drain within `shutdown_timeout`.
+//! Listening, serving connections (HTTP/1.1 and h2c, or both over TLS), and shutting down
+//! gracefully: fail `/ready` first, keep serving for `shutdown_delay`, then drain within `shutdown_timeout`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +7,8 @@ use std::sync::Arc;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -17,6 +18,7 @@ use http::StatusCode;
 
 use crate::app::App;
 use crate::router;
+use crate::tls::ServerTls;
 use timeouts::{Activity, TimedIo};
 
 /// What the proxy knows about the connection a request came on.
@@ -27,8 +29,28 @@ pub struct ConnInfo {
     pub proto: &'static str,
 }
 
-/// Serves `listener` until `shutdown` resolves, then drains as configured and returns.
+/// Serves `listener` (plain HTTP/1.1 and h2c) until `shutdown` resolves, then drains as
+/// configured and returns.
 pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    serve_with(app, listener, None, shutdown).await;
+}
+
+/// Like [`serve`], but every connection is TLS first (`[tls]`), with HTTP/1.1 or h2 inside.
+pub async fn serve_tls(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: ServerTls,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_with(app, listener, Some(tls), shutdown).await;
+}
+
+async fn serve_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    tls: Option<ServerTls>,
+    shutdown: impl Future<Output = ()>,
+) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     let limits = app.config.limits;
     // Header and idle deadlines are enforced by `TimedIo`, which can tell them apart.
@@ -44,8 +66,10 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
         .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
         .keep_alive_interval(Some(limits.idle_timeout))
         .keep_alive_timeout(limits.header_read_timeout);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(app.config.limits.max_connections));
+    let proto = if tls.is_some() { "https" } else { "http" };
 
     tokio::pin!(shutdown);
     let mut deadline: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
@@ -75,53 +99,84 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<O
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = ConnInfo {
-            peer,
-            proto: "http",
-        };
-        let metrics = app.metrics.clone();
+        let conn = ConnInfo { peer, proto };
+        // Taken here, not in the task, so a shutdown that starts during a TLS handshake
+        // still reaches the connection once it is being served.
+        let watcher = graceful.watcher();
         let app = app.clone();
-        let activity = Activity::new();
-        let io = TimedIo::new(
-            stream,
-            activity.clone(),
-            limits.idle_timeout,
-            limits.header_read_timeout,
-        );
-        let service = service_fn(move |req| {
-            let app = app.clone();
-            let activity = activity.clone();
-            async move {
-                let guard = activity.request_started();
-                let response = router::handle(app, req, conn).await;
-                if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                    activity.upgraded();
-                }
-                Ok::<_, std::convert::Infallible>(
-                    response.map(|body| timeouts::guarded(body, guard)),
-                )
-            }
-        });
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = builder.clone();
+        let acceptor = tls.as_ref().map(ServerTls::acceptor);
+        let metrics = app.metrics.clone();
         metrics.connection_opened();
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match acceptor {
+                None => serve_connection(&builder, app, stream, conn, watcher).await,
+                // The handshake gets the same bound as a request head: a client that connects
+                // and never finishes its ClientHello must not hold a connection slot.
+                Some(acceptor) => {
+                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                        .await
+                    {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&builder, app, stream, conn, watcher).await
+                        }
+                        // Scanners, plain HTTP sent to the TLS port, clients that distrust our
+                        // certificate: the client's problem, not ours; debug only.
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             metrics.connection_closed();
             drop(permit);
         });
     }
     drop(listener);
+    drop(tls);
     tracing::info!(timeout = ?app.config.shutdown_timeout, "draining in-flight requests");
     if tokio::time::timeout(app.config.shutdown_timeout, graceful.shutdown())
         .await
         .is_err()
     {
         tracing::warn!("shutdown timeout reached; closing remaining connections");
+    }
+}
+
+/// Serves HTTP/1.1 or h2 on one established connection (plain or TLS) until it ends.
+async fn serve_connection<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    app: Arc<App>,
+    io: I,
+    conn: ConnInfo,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let limits = app.config.limits;
+    let activity = Activity::new();
+    let io = TimedIo::new(
+        io,
+        activity.clone(),
+        limits.idle_timeout,
+        limits.header_read_timeout,
+    );
+    let service = service_fn(move |req| {
+        let app = app.clone();
+        let activity = activity.clone();
+        async move {
+            let guard = activity.request_started();
+            let response = router::handle(app, req, conn).await;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                activity.upgraded();
+            }
+            Ok::<_, std::convert::Infallible>(response.map(|body| timeouts::guarded(body, guard)))
+        }
+    });
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .into_owned();
+    if let Err(e) = watcher.watch(connection).await {
+        tracing::debug!(error = %e, "connection ended with an error");
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Stack {
     pub provider: SocketAddr,
     pub upstream: SocketAddr,
     pub standin: Arc<StandIn>,
+    /// `https` when the options configured `[tls]` (`ROCKETGATE_TLS__CERT_FILE`), else `http`.
+    pub scheme: &'static str,
     /// The running proxy's shared state (config, metrics), for tests that reach inside.
     pub app: Arc<App>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -78,7 +80,15 @@ impl Stack {
             }
         };
         let secret = "stack-client-secret".to_owned();
-        let public_url = options.public_url.clone();
+        let tls = options
+            .env
+            .iter()
+            .any(|(k, _)| *k == "ROCKETGATE_TLS__CERT_FILE");
+        let scheme = if tls { "https" } else { "http" };
+        let public_url = options
+            .public_url
+            .clone()
+            .or_else(|| tls.then(|| format!("https://{proxy}")));
         let standin = StandIn::new(StandInOptions {
             client_id: "demo-client".into(),
             client_secret: secret.clone(),
@@ -102,16 +112,25 @@ impl Stack {
             env.insert("ROCKETGATE_PUBLIC_URL".to_owned(), public_url);
         }
         let config = config::load_from_str(&toml, &env).expect("test config is valid");
+        let server_tls = config
+            .tls
+            .as_ref()
+            .map(|t| rocketgate::tls::ServerTls::start(t).expect("TLS starts"));
         let app = App::new(config).expect("app starts");
         let (tx, rx) = oneshot::channel::<()>();
-        let served = tokio::spawn(server::serve(app.clone(), proxy_listener, async move {
+        let stopped = async move {
             let _ = rx.await;
-        }));
+        };
+        let served = match server_tls {
+            Some(t) => tokio::spawn(server::serve_tls(app.clone(), proxy_listener, t, stopped)),
+            None => tokio::spawn(server::serve(app.clone(), proxy_listener, stopped)),
+        };
         Stack {
             proxy,
             provider,
             upstream,
             standin,
+            scheme,
             app,
             shutdown: Some(tx),
             served,
@@ -119,7 +138,7 @@ impl Stack {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.proxy, path)
+        format!("{}://{}{}", self.scheme, self.proxy, path)
     }
 
     /// A browser: keeps cookies, does not follow redirects (tests look at each hop), asks for HTML.
@@ -153,6 +172,7 @@ pub struct Browser {
     pub client: reqwest::Client,
     pub jar: Arc<reqwest::cookie::Jar>,
     proxy: SocketAddr,
+    scheme: &'static str,
 }
 
 pub fn location(response: &reqwest::Response) -> String {
@@ -208,17 +228,36 @@ fn unescape(s: &str) -> String {
 impl Browser {
     /// A browser for a proxy at `proxy`, wherever it runs (in this process or a child).
     pub fn new(proxy: SocketAddr) -> Browser {
+        Browser::build(proxy, "http", |b| b)
+    }
+
+    /// A browser for a proxy serving HTTPS that trusts only the CA `ca_pem`.
+    pub fn https(proxy: SocketAddr, ca_pem: &str) -> Browser {
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA PEM");
+        Browser::build(proxy, "https", |b| b.tls_certs_only([ca]))
+    }
+
+    fn build(
+        proxy: SocketAddr,
+        scheme: &'static str,
+        tls: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> Browser {
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let mut headers = HeaderMap::new();
         headers.insert(ACCEPT, HeaderValue::from_static(HTML));
-        let client = reqwest::Client::builder()
+        let client = tls(reqwest::Client::builder())
             .cookie_provider(jar.clone())
             .redirect(Policy::none())
             .default_headers(headers)
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
-        Browser { client, jar, proxy }
+        Browser {
+            client,
+            jar,
+            proxy,
+            scheme,
+        }
     }
 
     pub async fn get(&self, url: &str) -> reqwest::Response {
@@ -226,7 +265,7 @@ impl Browser {
     }
 
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.proxy, path)
+        format!("{}://{}{}", self.scheme, self.proxy, path)
     }
 
     /// On the stand-in's consent page at `authorize_url`, press Approve (as `user`) or Deny;
@@ -285,7 +324,9 @@ impl Browser {
     /// The value of a cookie the jar holds for the proxy, by name.
     pub fn cookie(&self, name: &str) -> Option<String> {
         use reqwest::cookie::CookieStore;
-        let url = format!("http://{}/", self.proxy).parse().unwrap();
+        let url = format!("{}://{}/", self.scheme, self.proxy)
+            .parse()
+            .unwrap();
         let header = self.jar.cookies(&url)?;
         header.to_str().ok()?.split("; ").find_map(|pair| {
             let (n, v) = pair.split_once('=')?;
@@ -296,7 +337,9 @@ impl Browser {
     /// The whole `Cookie` header the jar would send to the proxy.
     pub fn cookie_header(&self) -> String {
         use reqwest::cookie::CookieStore;
-        let url = format!("http://{}/", self.proxy).parse().unwrap();
+        let url = format!("{}://{}/", self.scheme, self.proxy)
+            .parse()
+            .unwrap();
         self.jar
             .cookies(&url)
             .map(|h| h.to_str().unwrap().to_owned())
