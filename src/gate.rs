@@ -8,6 +8,8 @@ use hyper::body::Incoming;
 
 use crate::access::RequestPath;
 use crate::app::App;
+use crate::assertion::X_ROCKETGATE_ASSERTION;
+use crate::bearer;
 use crate::body::{self, Body};
 use crate::endpoints::{begin_login, wants_html, with_cookies};
 use crate::forwarded::Origin;
@@ -85,23 +87,32 @@ pub async fn protected(
     }
 
     let cookies = RequestCookies::from_headers(req.headers());
-    let Some(current) = current(app, &cookies).await? else {
-        let clear = clear_stale(app, &cookies);
-        if !wants_html(req.headers()) {
-            return Ok(with_cookies(
-                RequestError::Unauthenticated.render(false),
-                clear,
-            ));
+    let (session, set) = match current(app, &cookies).await? {
+        Some(current) => {
+            let set = if current.rewrite {
+                app.codec.write(&current.session, &cookies)
+            } else {
+                Vec::new()
+            };
+            (current.session, set)
         }
-        let rd = return_path(req.uri());
-        return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
+        // No session: an API client may still present a Rocketpunch access token.
+        None => match bearer::authenticate(app, req.headers()).await? {
+            Some(session) => (Arc::new(session), Vec::new()),
+            None => {
+                let clear = clear_stale(app, &cookies);
+                if !wants_html(req.headers()) {
+                    return Ok(with_cookies(
+                        RequestError::Unauthenticated.render(false),
+                        clear,
+                    ));
+                }
+                let rd = return_path(req.uri());
+                return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
+            }
+        },
     };
-    let session = &current.session;
-    let set = if current.rewrite {
-        app.codec.write(session, &cookies)
-    } else {
-        Vec::new()
-    };
+    let session = &session;
     if !app
         .config
         .access
@@ -113,6 +124,11 @@ pub async fn protected(
     }
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
+    if let Some(signer) = &app.assertion {
+        let assertion = signer.for_session(session).await?;
+        req.headers_mut()
+            .insert(X_ROCKETGATE_ASSERTION.clone(), assertion);
+    }
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
     let mut response = with_cookies(forward(app, req, origin).await?, set);
     response

@@ -39,6 +39,43 @@ struct RefreshLabel {
     outcome: RefreshOutcome,
 }
 
+/// Whether a signed upstream assertion came from the cache.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum CacheResult {
+    Hit,
+    Miss,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabel {
+    result: CacheResult,
+}
+
+/// What became of a Rocketpunch access token presented as `Authorization: Bearer`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum BearerOutcome {
+    Accepted,
+    Invalid,
+    Unavailable,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BearerLabel {
+    outcome: BearerOutcome,
+}
+
+/// How a fetch of Rocketpunch's JWKS ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum FetchOutcome {
+    Ok,
+    Failed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FetchLabel {
+    outcome: FetchOutcome,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<CodeLabel, Counter>,
@@ -48,6 +85,9 @@ pub struct Metrics {
     refresh_latency: Histogram,
     refresh_joins: Counter,
     refresh_grace_hits: Counter,
+    assertion_cache: Family<CacheLabel, Counter>,
+    bearer_tokens: Family<BearerLabel, Counter>,
+    jwks_fetches: Family<FetchLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -100,8 +140,29 @@ impl Metrics {
             "Requests with a just-rotated cookie served from the finished refresh",
             refresh_grace_hits.clone(),
         );
+        let assertion_cache = Family::<CacheLabel, Counter>::default();
+        registry.register(
+            "assertion_cache_lookups",
+            "Upstream assertions served from the cache (Hit) or signed (Miss)",
+            assertion_cache.clone(),
+        );
+        let bearer_tokens = Family::<BearerLabel, Counter>::default();
+        registry.register(
+            "bearer_tokens",
+            "Bearer access tokens presented without a session, by outcome",
+            bearer_tokens.clone(),
+        );
+        let jwks_fetches = Family::<FetchLabel, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "Fetches of Rocketpunch's signing keys, by outcome",
+            jwks_fetches.clone(),
+        );
         Self {
             registry,
+            assertion_cache,
+            bearer_tokens,
+            jwks_fetches,
             requests,
             latency,
             logins,
@@ -136,6 +197,22 @@ impl Metrics {
 
     pub fn refresh_grace_hit(&self) {
         self.refresh_grace_hits.inc();
+    }
+
+    pub fn assertion_cache(&self, result: CacheResult) {
+        self.assertion_cache
+            .get_or_create(&CacheLabel { result })
+            .inc();
+    }
+
+    pub fn bearer(&self, outcome: BearerOutcome) {
+        self.bearer_tokens
+            .get_or_create(&BearerLabel { outcome })
+            .inc();
+    }
+
+    pub fn jwks_fetch(&self, outcome: FetchOutcome) {
+        self.jwks_fetches.get_or_create(&FetchLabel { outcome }).inc();
     }
 
     /// The Prometheus text exposition.

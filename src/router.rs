@@ -90,6 +90,11 @@ async fn route(
         p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => {
             endpoints::auth(app, &req).await
         }
+        "/oauth2/jwks.json" => app
+            .assertion
+            .as_ref()
+            .map(|signer| signer.jwks_response())
+            .ok_or(RequestError::NotFound),
         p if p.starts_with("/oauth2/") => Err(RequestError::NotFound),
         _ if req.method() == Method::CONNECT => Err(RequestError::NotFound),
         _ => gate::protected(app, req, origin).await,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::access::{EmailPolicy, RedirectPolicy, SkipRoutes};
+use crate::assertion::SigningKey;
 use crate::forwarded::TrustedProxies;
 
 pub use load::{load, load_from_str};
@@ -43,6 +44,8 @@ pub struct Config {
     pub access: AccessSettings,
     pub headers: HeaderSettings,
     pub limits: Limits,
+    /// Signed identity for the upstream; `None` when `assertion.enabled = false`.
+    pub assertion: Option<AssertionSettings>,
 }
 
 impl Config {
@@ -73,6 +76,10 @@ pub struct ProviderSettings {
     pub timeout: Duration,
     /// PKCE (S256) on every login; only for providers that reject it.
     pub pkce: bool,
+    /// Rocketpunch's signing keys, for verifying access tokens that API clients present.
+    pub jwks_url: Option<Url>,
+    /// When set, a presented access token's `iss` must equal it.
+    pub issuer: Option<String>,
     pub claims: ClaimPointers,
 }
 
@@ -115,6 +122,20 @@ pub struct AccessSettings {
     pub emails: EmailPolicy,
     pub skip_routes: SkipRoutes,
     pub redirects: RedirectPolicy,
+    /// Requests without a session may authenticate with `Authorization: Bearer <Rocketpunch
+    /// JWT access token>`, verified against `provider.jwks_url`.
+    pub accept_bearer_tokens: bool,
+}
+
+/// `[assertion]`: how the `X-Rocketgate-Assertion` JWT is made.
+#[derive(Debug)]
+pub struct AssertionSettings {
+    pub lifetime: Duration,
+    /// `aud`; defaults to the upstream URL's host.
+    pub audience: String,
+    pub key: SigningKey,
+    /// No `key_file`: the key was generated at start, so replicas will not agree.
+    pub generated_key: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

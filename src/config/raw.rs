@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub access: RawAccess,
     pub headers: RawHeaders,
     pub limits: RawLimits,
+    pub assertion: RawAssertion,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +37,8 @@ pub struct RawProvider {
     pub scopes: Option<Vec<String>>,
     pub timeout: Option<String>,
     pub pkce: Option<bool>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
     pub claims: RawClaims,
 }
 
@@ -75,6 +78,7 @@ pub struct RawAccess {
     pub allowed_email_domains: Vec<String>,
     pub skip_auth_routes: Vec<String>,
     pub redirect_domains: Vec<String>,
+    pub accept_bearer_tokens: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,4 +96,14 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_connections: Option<usize>,
     pub max_logins_per_client: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAssertion {
+    pub enabled: Option<bool>,
+    pub lifetime: Option<String>,
+    pub audience: Option<String>,
+    pub key_file: Option<String>,
+    pub algorithm: Option<String>,
 }
