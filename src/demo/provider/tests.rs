@@ -277,7 +277,8 @@ async fn full_code_flow_over_http() {
             authorization_code_grants: 1,
             refresh_token_grants: 0,
             profile_calls: 1,
-            token_calls: 1
+            token_calls: 1,
+            jwks_calls: 0,
         }
     );
 }
