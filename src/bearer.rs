@@ -208,7 +208,10 @@ impl BearerVerifier {
         match &result {
             Ok(set) => {
                 self.metrics.jwks_fetch(FetchOutcome::Ok);
-                *self.last_good.lock().unwrap_or_else(PoisonError::into_inner) = Some(set.clone());
+                *self
+                    .last_good
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(set.clone());
             }
             Err(e) => {
                 self.metrics.jwks_fetch(FetchOutcome::Failed);
@@ -229,8 +232,14 @@ fn parse_jwks(body: &Value) -> Result<Arc<KeySet>, BearerError> {
     let mut set = KeySet::new();
     for key in keys {
         if key.get("kty").and_then(Value::as_str) != Some("RSA")
-            || key.get("use").and_then(Value::as_str).is_some_and(|u| u != "sig")
-            || key.get("alg").and_then(Value::as_str).is_some_and(|a| a != "RS256")
+            || key
+                .get("use")
+                .and_then(Value::as_str)
+                .is_some_and(|u| u != "sig")
+            || key
+                .get("alg")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a != "RS256")
         {
             continue;
         }

@@ -212,7 +212,9 @@ impl Metrics {
     }
 
     pub fn jwks_fetch(&self, outcome: FetchOutcome) {
-        self.jwks_fetches.get_or_create(&FetchLabel { outcome }).inc();
+        self.jwks_fetches
+            .get_or_create(&FetchLabel { outcome })
+            .inc();
     }
 
     /// The Prometheus text exposition.

@@ -72,13 +72,10 @@ async fn proxied_requests_carry_a_verifiable_cached_assertion() {
     let ada = stack.browser();
     assert_eq!(ada.login("/").await.status(), 200);
     let first = echo(&ada, &stack, &[]).await;
-    let token = first.header("x-rocketgate-assertion").expect("assertion sent");
-    let data = verify(
-        token,
-        jwk,
-        "127.0.0.1",
-        &format!("http://{}", stack.proxy),
-    );
+    let token = first
+        .header("x-rocketgate-assertion")
+        .expect("assertion sent");
+    let data = verify(token, jwk, "127.0.0.1", &format!("http://{}", stack.proxy));
     assert_eq!(data.header.alg, Algorithm::ES256);
     assert_eq!(data.header.kid, jwk.common.key_id);
     let claims = &data.claims;
@@ -104,7 +101,13 @@ async fn proxied_requests_carry_a_verifiable_cached_assertion() {
     let other = echo(&grace, &stack, &[]).await;
     let other_token = other.header("x-rocketgate-assertion").unwrap();
     assert_ne!(other_token, token);
-    let other_claims = verify(other_token, jwk, "127.0.0.1", &format!("http://{}", stack.proxy)).claims;
+    let other_claims = verify(
+        other_token,
+        jwk,
+        "127.0.0.1",
+        &format!("http://{}", stack.proxy),
+    )
+    .claims;
     assert_eq!(other_claims["sub"], "1002");
     assert_ne!(other_claims["jti"], claims["jti"]);
 
@@ -142,7 +145,10 @@ async fn client_sent_assertions_never_reach_the_upstream() {
     let echo_signed = echo(
         &browser,
         &stack,
-        &[("X-Rocketgate-Assertion", forged), ("x_rocketgate_assertion", forged)],
+        &[
+            ("X-Rocketgate-Assertion", forged),
+            ("x_rocketgate_assertion", forged),
+        ],
     )
     .await;
     let sent = echo_signed.all("x-rocketgate-assertion");
@@ -150,7 +156,13 @@ async fn client_sent_assertions_never_reach_the_upstream() {
     assert_ne!(sent[0], forged);
     assert!(echo_signed.all("x_rocketgate_assertion").is_empty());
     let set = jwks(&stack).await;
-    let claims = verify(sent[0], &set.keys[0], "orders-api", &format!("http://{}", stack.proxy)).claims;
+    let claims = verify(
+        sent[0],
+        &set.keys[0],
+        "orders-api",
+        &format!("http://{}", stack.proxy),
+    )
+    .claims;
     assert_eq!(claims["aud"], "orders-api");
 
     // A skipped route has no user, so no assertion, and the forged one is still removed.

@@ -119,10 +119,9 @@ async fn a_token_from_a_login_is_accepted_without_a_cookie() {
 
 #[tokio::test]
 async fn a_token_from_the_token_endpoint_is_subject_to_access_rules() {
-    let stack = Stack::with(
-        bearer_options().env("ROCKETGATE_ACCESS__ALLOWED_EMAILS", "ada@example.com"),
-    )
-    .await;
+    let stack =
+        Stack::with(bearer_options().env("ROCKETGATE_ACCESS__ALLOWED_EMAILS", "ada@example.com"))
+            .await;
     let ada = stack.standin.issue_access_token("1001").unwrap();
     let response = api(&stack, &ada).await;
     assert_eq!(response.status(), 200);
@@ -316,9 +315,10 @@ async fn bearer_tokens_are_ignored_unless_enabled() {
 
 #[tokio::test]
 async fn unreachable_keys_with_nothing_cached_is_503() {
-    let stack = Stack::with(
-        bearer_options().env("ROCKETGATE_PROVIDER__JWKS_URL", "http://{provider}/no-such-jwks"),
-    )
+    let stack = Stack::with(bearer_options().env(
+        "ROCKETGATE_PROVIDER__JWKS_URL",
+        "http://{provider}/no-such-jwks",
+    ))
     .await;
     let token = stack.standin.issue_access_token("1001").unwrap();
     let response = api(&stack, &token).await;

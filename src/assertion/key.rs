@@ -29,10 +29,7 @@ impl SigningKey {
         let start = text.find(PEM_BEGIN).ok_or(AssertionError::NotPkcs8Pem)?;
         let body = &text[start + PEM_BEGIN.len()..];
         let end = body.find(PEM_END).ok_or(AssertionError::NotPkcs8Pem)?;
-        let b64: String = body[..end]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let b64: String = body[..end].chars().filter(|c| !c.is_whitespace()).collect();
         let der = STANDARD
             .decode(b64)
             .map_err(|_| AssertionError::NotPkcs8Pem)?;
@@ -125,7 +122,9 @@ mod tests {
     #[test]
     fn refuses_other_pem_and_other_curves() {
         assert!(matches!(
-            SigningKey::from_pem("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----"),
+            SigningKey::from_pem(
+                "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----"
+            ),
             Err(AssertionError::NotPkcs8Pem)
         ));
         assert!(matches!(

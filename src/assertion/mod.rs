@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http::header::{self, HeaderName, HeaderValue};
 use http::Response;
+use http::header::{self, HeaderName, HeaderValue};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};

@@ -396,7 +396,11 @@ fn assertion_problems_are_each_named() {
         "{}\n[assertion]\nenabled = true\nalgorithm = \"HS256\"\nlifetime = \"10s\"\naudience = \" \"\n",
         minimal()
     );
-    refused(&toml, &[], "assertion.algorithm: only \"ES256\" is supported");
+    refused(
+        &toml,
+        &[],
+        "assertion.algorithm: only \"ES256\" is supported",
+    );
     refused(&toml, &[], "assertion.lifetime: must be between 1m and 24h");
     refused(&toml, &[], "assertion.audience: must not be empty");
     refused(
@@ -404,7 +408,8 @@ fn assertion_problems_are_each_named() {
         &[("ROCKETGATE_ASSERTION__KEY_FILE", "/no/such/key.pem")],
         "assertion.key_file: cannot read",
     );
-    let mut file = tempfile_with("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n");
+    let mut file =
+        tempfile_with("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n");
     file.flush().unwrap();
     refused(
         &minimal(),

@@ -395,7 +395,9 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
         );
     }
     let timeout = duration(p, "provider.timeout", &raw.timeout, "10s");
-    let jwks_url = raw.jwks_url.and_then(|u| p.take("provider.jwks_url", http_url(&u)));
+    let jwks_url = raw
+        .jwks_url
+        .and_then(|u| p.take("provider.jwks_url", http_url(&u)));
     let issuer = match raw.issuer {
         Some(i) if i.trim().is_empty() => {
             p.add("provider.issuer", "must not be empty when set");

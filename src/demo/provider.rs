@@ -321,7 +321,8 @@ impl StandIn {
     fn jwks(&self) -> Response<Body> {
         let mut state = self.state();
         state.stats.jwks_calls += 1;
-        let keys: Vec<&serde_json::Value> = state.jwt_keys.iter().map(jwt::SigningKey::jwk).collect();
+        let keys: Vec<&serde_json::Value> =
+            state.jwt_keys.iter().map(jwt::SigningKey::jwk).collect();
         let mut resp = responses::json(StatusCode::OK, &serde_json::json!({ "keys": keys }));
         resp.headers_mut().insert(
             http::header::CACHE_CONTROL,

@@ -66,12 +66,18 @@ mod tests {
     #[test]
     fn signs_tokens_its_jwk_verifies() {
         let key = SigningKey::generate().unwrap();
-        let token = key.sign(&json!({"sub": "1001", "aud": "c", "exp": 4_000_000_000u64})).unwrap();
+        let token = key
+            .sign(&json!({"sub": "1001", "aud": "c", "exp": 4_000_000_000u64}))
+            .unwrap();
         let jwk: Jwk = serde_json::from_value(key.jwk().clone()).unwrap();
         let mut validation = Validation::new(Algorithm::RS256);
         validation.set_audience(&["c"]);
-        let data = jsonwebtoken::decode::<Value>(&token, &DecodingKey::from_jwk(&jwk).unwrap(), &validation)
-            .unwrap();
+        let data = jsonwebtoken::decode::<Value>(
+            &token,
+            &DecodingKey::from_jwk(&jwk).unwrap(),
+            &validation,
+        )
+        .unwrap();
         assert_eq!(data.claims["sub"], "1001");
         assert_eq!(data.header.kid.as_deref(), Some(key.kid()));
     }
