@@ -4,6 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::assertion::Signer;
+use crate::bearer::BearerVerifier;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::OAuthClient;
@@ -26,6 +28,10 @@ pub struct App {
     /// States already used at the callback: a replayed callback is refused even if the
     /// attacker also kept the CSRF cookie. Entries outlive the login window.
     pub used_states: moka::future::Cache<String, ()>,
+    /// Signs `X-Rocketgate-Assertion`; `None` when assertions are off.
+    pub assertion: Option<Signer>,
+    /// Verifies `Authorization: Bearer` tokens; `None` unless `access.accept_bearer_tokens`.
+    pub bearer: Option<BearerVerifier>,
     draining: AtomicBool,
 }
 
@@ -53,7 +59,20 @@ impl App {
             config.session.rotation_grace,
             config.provider.timeout,
         );
+        let assertion = config.assertion.as_ref().map(|settings| {
+            if settings.generated_key {
+                tracing::warn!(
+                    kid = settings.key.kid(),
+                    "assertion.key_file is not set: signing assertions with a key generated at \
+                     start; replicas will each have their own and restarts change it"
+                );
+            }
+            Signer::new(settings, &config.public_url, metrics.clone())
+        });
+        let bearer = BearerVerifier::new(&config, oauth.clone(), metrics.clone());
         Ok(Arc::new(Self {
+            assertion,
+            bearer,
             oauth,
             codec,
             upstream,

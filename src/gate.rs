@@ -8,6 +8,8 @@ use hyper::body::Incoming;
 
 use crate::access::RequestPath;
 use crate::app::App;
+use crate::assertion::X_ROCKETGATE_ASSERTION;
+use crate::bearer;
 use crate::body::{self, Body};
 use crate::endpoints::{begin_login, wants_html, with_cookies};
 use crate::forwarded::Origin;
@@ -109,23 +111,33 @@ pub async fn protected(
     }
 
     let cookies = RequestCookies::from_headers(req.headers());
-    let Some(current) = current(app, &cookies).await? else {
-        let clear = clear_stale(app, &cookies);
-        if !wants_html(req.headers()) {
-            return Ok(with_cookies(
-                RequestError::Unauthenticated.render(&app.pages, false),
-                clear,
-            ));
-        }
-        let rd = return_path(req.uri());
-        if app.pages.sign_in_enabled() {
-            let start = format!(
-                "/oauth2/start?rd={}",
-                form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
-            );
-            return Ok(with_cookies(app.pages.sign_in(&start), clear));
-        }
-        return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
+    let current = match current(app, &cookies).await? {
+        Some(current) => current,
+        // No session: an API client may still present a Rocketpunch access token.
+        None => match bearer::authenticate(app, req.headers()).await? {
+            Some(session) => Current {
+                session: Arc::new(session),
+                rewrite: false,
+            },
+            None => {
+                let clear = clear_stale(app, &cookies);
+                if !wants_html(req.headers()) {
+                    return Ok(with_cookies(
+                        RequestError::Unauthenticated.render(&app.pages, false),
+                        clear,
+                    ));
+                }
+                let rd = return_path(req.uri());
+                if app.pages.sign_in_enabled() {
+                    let start = format!(
+                        "/oauth2/start?rd={}",
+                        form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+                    );
+                    return Ok(with_cookies(app.pages.sign_in(&start), clear));
+                }
+                return Ok(with_cookies(begin_login(app, &rd, &cookies), clear));
+            }
+        },
     };
     let set = current.set_cookies(app, &cookies);
     if !current.allowed(app) {
@@ -138,6 +150,19 @@ pub async fn protected(
     let session = &current.session;
 
     identity::add_upstream_identity(req.headers_mut(), session, app.config.headers);
+    if let Some(signer) = &app.assertion {
+        match signer.for_session(session).await {
+            Ok(assertion) => {
+                req.headers_mut()
+                    .insert(X_ROCKETGATE_ASSERTION.clone(), assertion);
+            }
+            Err(error) => {
+                let html = wants_html(req.headers());
+                let error = RequestError::from(error);
+                return Ok(with_cookies(error.render(&app.pages, html), set));
+            }
+        }
+    }
     strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
     let html = wants_html(req.headers());
     // A refreshed cookie must reach the browser even when the upstream fails: its old

@@ -7,6 +7,8 @@
 
 pub mod access;
 pub mod app;
+pub mod assertion;
+pub mod bearer;
 pub mod body;
 pub mod cli;
 pub mod config;

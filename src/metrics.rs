@@ -17,6 +17,7 @@ pub enum RouteKind {
     Userinfo,
     Health,
     Metrics,
+    Jwks,
     Other,
 }
 
@@ -29,6 +30,7 @@ impl RouteKind {
             RouteKind::Userinfo => "userinfo",
             RouteKind::Health => "health",
             RouteKind::Metrics => "metrics",
+            RouteKind::Jwks => "jwks",
             RouteKind::Other => "other",
         }
     }
@@ -100,6 +102,56 @@ fn status_class(status: u16) -> &'static str {
     }
 }
 
+/// Whether a signed upstream assertion came from the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheResult {
+    Hit,
+    Miss,
+}
+
+impl CacheResult {
+    fn as_str(self) -> &'static str {
+        match self {
+            CacheResult::Hit => "hit",
+            CacheResult::Miss => "miss",
+        }
+    }
+}
+
+/// What became of a Rocketpunch access token presented as `Authorization: Bearer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BearerOutcome {
+    Accepted,
+    Invalid,
+    Unavailable,
+}
+
+impl BearerOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            BearerOutcome::Accepted => "accepted",
+            BearerOutcome::Invalid => "invalid",
+            BearerOutcome::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// How a fetch of Rocketpunch's JWKS ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FetchOutcome {
+    Ok,
+    Failed,
+}
+
+impl FetchOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            FetchOutcome::Ok => "ok",
+            FetchOutcome::Failed => "failed",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
@@ -112,6 +164,9 @@ pub struct Metrics {
     refresh_grace_hits: Counter,
     session_cache: Family<ResultLabel, Counter>,
     open_connections: Gauge,
+    assertion_cache: Family<ResultLabel, Counter>,
+    bearer_tokens: Family<OutcomeLabel, Counter>,
+    jwks_fetches: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -184,8 +239,29 @@ impl Metrics {
             "Client connections currently open",
             open_connections.clone(),
         );
+        let assertion_cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "assertion_cache_lookups",
+            "Upstream assertions served from the cache (hit) or signed (miss)",
+            assertion_cache.clone(),
+        );
+        let bearer_tokens = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "bearer_tokens",
+            "Bearer access tokens presented without a session, by outcome",
+            bearer_tokens.clone(),
+        );
+        let jwks_fetches = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "jwks_fetches",
+            "Fetches of Rocketpunch's signing keys, by outcome",
+            jwks_fetches.clone(),
+        );
         Self {
             registry,
+            assertion_cache,
+            bearer_tokens,
+            jwks_fetches,
             requests,
             latency,
             upstream_latency,
@@ -251,6 +327,30 @@ impl Metrics {
 
     pub fn connection_closed(&self) {
         self.open_connections.dec();
+    }
+
+    pub fn assertion_cache(&self, result: CacheResult) {
+        self.assertion_cache
+            .get_or_create(&ResultLabel {
+                result: result.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn bearer(&self, outcome: BearerOutcome) {
+        self.bearer_tokens
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn jwks_fetch(&self, outcome: FetchOutcome) {
+        self.jwks_fetches
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

@@ -3,6 +3,8 @@
 use http::{Response, StatusCode, header};
 
 use crate::access::PathError;
+use crate::assertion::AssertionError;
+use crate::bearer::BearerError;
 use crate::body::Body;
 use crate::endpoints::LoginError;
 use crate::oauth::ProviderError;
@@ -23,6 +25,10 @@ pub enum RequestError {
     Login(#[from] LoginError),
     #[error(transparent)]
     Refresh(#[from] RefreshError),
+    #[error(transparent)]
+    Bearer(#[from] BearerError),
+    #[error(transparent)]
+    Assertion(#[from] AssertionError),
     #[error("not signed in")]
     Unauthenticated,
     #[error("signed in but not allowed")]
@@ -53,6 +59,11 @@ impl RequestError {
             RequestError::Refresh(RefreshError::Ended(_)) | RequestError::Unauthenticated => {
                 StatusCode::UNAUTHORIZED
             }
+            RequestError::Bearer(BearerError::Invalid(_)) => StatusCode::UNAUTHORIZED,
+            RequestError::Bearer(BearerError::KeysUnavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            RequestError::Assertion(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RequestError::Forbidden => StatusCode::FORBIDDEN,
             RequestError::NotFound => StatusCode::NOT_FOUND,
         }
@@ -116,6 +127,21 @@ impl RequestError {
                 "Access denied",
                 "You are signed in, but your account is not allowed to use this application.",
             ),
+            RequestError::Bearer(BearerError::Invalid(_)) => (
+                "invalid_token",
+                "Sign-in required",
+                "The access token is not valid. Sign in again or use a fresh token.",
+            ),
+            RequestError::Bearer(BearerError::KeysUnavailable(_)) => (
+                "provider_unavailable",
+                "Rocketpunch is not answering",
+                "Access tokens cannot be checked right now. Please try again in a moment.",
+            ),
+            RequestError::Assertion(_) => (
+                "internal_error",
+                "Something went wrong",
+                "The request could not be forwarded. Please try again.",
+            ),
             RequestError::NotFound => ("not_found", "Not found", "There is nothing here."),
         }
     }
@@ -146,6 +172,13 @@ impl RequestError {
         } else {
             pages::json_error(status, code, message)
         };
+        // RFC 6750 §3: tell a bearer client why its token was refused.
+        if let RequestError::Bearer(BearerError::Invalid(_)) = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
         if let RequestError::Provider(ProviderError::RateLimited { retry_after }) = self {
             let seconds = retry_after.unwrap_or(30).min(3600);
             if let Ok(v) = header::HeaderValue::from_str(&seconds.to_string()) {
@@ -203,6 +236,9 @@ mod tests {
             (RefreshError::Ended("invalid_grant".into()).into(), 401),
             (RequestError::Forbidden, 403),
             (RequestError::NotFound, 404),
+            (BearerError::Invalid("expired").into(), 401),
+            (BearerError::KeysUnavailable("x".into()).into(), 503),
+            (AssertionError::Sign("x".into()).into(), 500),
         ];
         let pages = Pages::new(&crate::pages::PageSettings::default());
         for (error, status) in cases {
@@ -210,6 +246,21 @@ mod tests {
             assert_eq!(error.render(&pages, false).status().as_u16(), status);
             assert_eq!(error.render(&pages, true).status().as_u16(), status);
         }
+    }
+
+    #[test]
+    fn invalid_bearer_tokens_carry_www_authenticate() {
+        for html in [false, true] {
+            let r = RequestError::from(BearerError::Invalid("kid"))
+                .render(&Pages::new(&crate::pages::PageSettings::default()), html);
+            assert_eq!(
+                r.headers()[header::WWW_AUTHENTICATE],
+                "Bearer error=\"invalid_token\""
+            );
+        }
+        let r = RequestError::from(BearerError::KeysUnavailable("x".into()))
+            .render(&Pages::new(&crate::pages::PageSettings::default()), false);
+        assert!(r.headers().get(header::WWW_AUTHENTICATE).is_none());
     }
 
     #[test]

@@ -52,6 +52,7 @@ fn route_kind(app: &App, path: &str) -> RouteKind {
         "/metrics" if app.config.metrics_listen.is_none() => RouteKind::Metrics,
         "/oauth2/start" | "/oauth2/callback" | "/oauth2/sign_out" => RouteKind::Login,
         "/oauth2/userinfo" => RouteKind::Userinfo,
+        "/oauth2/jwks.json" => RouteKind::Jwks,
         p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => RouteKind::Auth,
         p if p.starts_with("/oauth2/") => RouteKind::Other,
         _ => RouteKind::Proxy,
@@ -143,6 +144,11 @@ async fn route(
         },
         RouteKind::Userinfo => endpoints::userinfo(app, &req).await,
         RouteKind::Auth => endpoints::auth(app, &req, origin).await,
+        RouteKind::Jwks => app
+            .assertion
+            .as_ref()
+            .map(|signer| signer.jwks_response())
+            .ok_or(RequestError::NotFound),
         RouteKind::Other => Err(RequestError::NotFound),
         RouteKind::Proxy if req.method() == Method::CONNECT => Err(RequestError::NotFound),
         RouteKind::Proxy => gate::protected(app, req, origin).await,

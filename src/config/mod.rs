@@ -17,6 +17,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::access::{EmailPolicy, RedirectPolicy, SkipRoutes};
+use crate::assertion::SigningKey;
 use crate::forwarded::TrustedProxies;
 use crate::tls::CaBundle;
 
@@ -53,6 +54,8 @@ pub struct Config {
     /// `[tls]`: serve HTTPS on `listen` instead of plain HTTP.
     pub tls: Option<TlsSettings>,
     pub pages: crate::pages::PageSettings,
+    /// Signed identity for the upstream; `None` when `assertion.enabled = false`.
+    pub assertion: Option<AssertionSettings>,
 }
 
 impl Config {
@@ -85,6 +88,10 @@ pub struct ProviderSettings {
     pub pkce: bool,
     /// Extra roots for a provider (or a proxy in front of it) with a private CA.
     pub ca: CaBundle,
+    /// Rocketpunch's signing keys, for verifying access tokens that API clients present.
+    pub jwks_url: Option<Url>,
+    /// When set, a presented access token's `iss` must equal it.
+    pub issuer: Option<String>,
     pub claims: ClaimPointers,
 }
 
@@ -127,6 +134,20 @@ pub struct AccessSettings {
     pub emails: EmailPolicy,
     pub skip_routes: SkipRoutes,
     pub redirects: RedirectPolicy,
+    /// Requests without a session may authenticate with `Authorization: Bearer <Rocketpunch
+    /// JWT access token>`, verified against `provider.jwks_url`.
+    pub accept_bearer_tokens: bool,
+}
+
+/// `[assertion]`: how the `X-Rocketgate-Assertion` JWT is made.
+#[derive(Debug)]
+pub struct AssertionSettings {
+    pub lifetime: Duration,
+    /// `aud`; defaults to the upstream URL's host.
+    pub audience: String,
+    pub key: SigningKey,
+    /// No `key_file`: the key was generated at start, so replicas will not agree.
+    pub generated_key: bool,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -26,6 +26,7 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub tls: RawTls,
     pub pages: RawPages,
+    pub assertion: RawAssertion,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -41,6 +42,8 @@ pub struct RawProvider {
     pub timeout: Option<String>,
     pub pkce: Option<bool>,
     pub ca_file: Option<String>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
     pub claims: RawClaims,
 }
 
@@ -80,6 +83,7 @@ pub struct RawAccess {
     pub allowed_email_domains: Vec<String>,
     pub skip_auth_routes: Vec<String>,
     pub redirect_domains: Vec<String>,
+    pub accept_bearer_tokens: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -115,4 +119,14 @@ pub struct RawPages {
     pub footer: Option<String>,
     pub logo_file: Option<String>,
     pub templates_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAssertion {
+    pub enabled: Option<bool>,
+    pub lifetime: Option<String>,
+    pub audience: Option<String>,
+    pub key_file: Option<String>,
+    pub algorithm: Option<String>,
 }

@@ -573,3 +573,110 @@ fn email_policy_problems_name_their_own_key_and_durations_are_bounded() {
     let toml = format!("{}\n[limits]\nidle_timeout = \"1000000000y\"\n", minimal());
     refused(&toml, &[], "limits.idle_timeout: must be at most 10 years");
 }
+
+#[test]
+fn assertions_are_off_by_default_and_get_defaults_when_on() {
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert!(c.assertion.is_none());
+    let c = load_from_str(
+        &minimal(),
+        &env(&[("ROCKETGATE_ASSERTION__ENABLED", "true")]),
+    )
+    .unwrap();
+    let a = c.assertion.expect("enabled");
+    assert_eq!(a.lifetime, Duration::from_secs(300));
+    assert_eq!(a.audience, "127.0.0.1", "defaults to the upstream host");
+    assert!(a.generated_key, "no key_file: generated");
+    assert!(!format!("{a:?}").contains("pkcs8"), "Debug hides the key");
+}
+
+#[test]
+fn assertion_problems_are_each_named() {
+    let toml = format!(
+        "{}\n[assertion]\nenabled = true\nalgorithm = \"HS256\"\nlifetime = \"10s\"\naudience = \" \"\n",
+        minimal()
+    );
+    refused(
+        &toml,
+        &[],
+        "assertion.algorithm: only \"ES256\" is supported",
+    );
+    refused(&toml, &[], "assertion.lifetime: must be between 1m and 24h");
+    refused(&toml, &[], "assertion.audience: must not be empty");
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_ASSERTION__KEY_FILE", "/no/such/key.pem")],
+        "assertion.key_file: cannot read",
+    );
+    let mut file =
+        tempfile_with("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n");
+    file.flush().unwrap();
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_ASSERTION__KEY_FILE", file.path_str())],
+        "assertion.key_file: must be a PEM file holding a PKCS#8 private key",
+    );
+}
+
+#[test]
+fn bearer_tokens_need_a_jwks_url() {
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_ACCESS__ACCEPT_BEARER_TOKENS", "true")],
+        "access.accept_bearer_tokens: requires provider.jwks_url",
+    );
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PROVIDER__JWKS_URL", "ftp://keys")],
+        "provider.jwks_url: must be an http:// or https:// URL",
+    );
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_PROVIDER__ISSUER", " ")],
+        "provider.issuer: must not be empty",
+    );
+    let c = load_from_str(
+        &minimal(),
+        &env(&[
+            ("ROCKETGATE_ACCESS__ACCEPT_BEARER_TOKENS", "true"),
+            (
+                "ROCKETGATE_PROVIDER__JWKS_URL",
+                "https://www.rocketpunch.com/.well-known/jwks.json",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert!(c.access.accept_bearer_tokens);
+    assert!(c.provider.issuer.is_none());
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert!(!c.access.accept_bearer_tokens, "off by default");
+}
+
+/// A file in the temp dir, removed on drop.
+struct TempFile(std::path::PathBuf, std::fs::File);
+
+impl TempFile {
+    fn path_str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.1.flush()
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn tempfile_with(text: &str) -> TempFile {
+    let path = std::env::temp_dir().join(format!(
+        "rocketgate-config-test-{}-{:?}.pem",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let mut file = std::fs::File::create(&path).unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    TempFile(path, file)
+}

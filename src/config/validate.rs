@@ -84,6 +84,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         }
     }
     let upstream_ca = ca_bundle(&mut p, "upstream_ca_file", raw.upstream_ca_file.as_deref());
+    let has_jwks_url = raw.provider.jwks_url.is_some();
     let provider = provider(&mut p, raw.provider);
     let cookie = cookie(&mut p, raw.cookie, public_url.as_ref());
 
@@ -187,6 +188,14 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             None
         }
     };
+    let accept_bearer_tokens = raw.access.accept_bearer_tokens.unwrap_or(false);
+    if accept_bearer_tokens && !has_jwks_url {
+        p.add(
+            "access.accept_bearer_tokens",
+            "requires provider.jwks_url (Rocketpunch's signing keys) to verify tokens",
+        );
+    }
+    let assertion = assertion(&mut p, raw.assertion, upstream.as_ref());
 
     if !p.0.is_empty() {
         return Err(ConfigError::Invalid(p.0));
@@ -256,6 +265,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             emails,
             skip_routes: SkipRoutes::new(routes),
             redirects,
+            accept_bearer_tokens,
         },
         headers: HeaderSettings {
             pass_access_token: raw.headers.pass_access_token.unwrap_or(false),
@@ -271,6 +281,62 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         upstream_ca: upstream_ca.unwrap_or_default(),
         tls,
         pages,
+        assertion,
+    })
+}
+
+fn assertion(
+    p: &mut Problems,
+    raw: raw::RawAssertion,
+    upstream: Option<&Url>,
+) -> Option<AssertionSettings> {
+    let enabled = raw.enabled.unwrap_or(false);
+    let algorithm = raw.algorithm.as_deref().unwrap_or("ES256");
+    if algorithm != "ES256" {
+        p.add(
+            "assertion.algorithm",
+            format!("only \"ES256\" is supported, got {algorithm:?}"),
+        );
+    }
+    let lifetime = duration(p, "assertion.lifetime", &raw.lifetime, "5m");
+    if let Some(l) = lifetime
+        && !(crate::assertion::MIN_LIFETIME..=Duration::from_secs(86_400)).contains(&l)
+    {
+        p.add(
+            "assertion.lifetime",
+            "must be between 1m and 24h (cached assertions keep at least 30s of life)",
+        );
+    }
+    let audience = match raw.audience {
+        Some(a) if a.trim().is_empty() => {
+            p.add("assertion.audience", "must not be empty when set");
+            None
+        }
+        Some(a) => Some(a.trim().to_owned()),
+        None => upstream.and_then(Url::host_str).map(str::to_owned),
+    };
+    // A key file is checked even while assertions are off, so turning them on cannot fail.
+    let key = match raw.key_file {
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {path:?}: {e}"))
+            .and_then(|text| SigningKey::from_pem(&text).map_err(|e| e.to_string()))
+            .map_err(|e| p.add("assertion.key_file", e))
+            .ok()
+            .map(|key| (key, false)),
+        None if enabled => p
+            .take("assertion.key_file", SigningKey::generate())
+            .map(|key| (key, true)),
+        None => None,
+    };
+    if !enabled {
+        return None;
+    }
+    let (key, generated_key) = key?;
+    Some(AssertionSettings {
+        lifetime: lifetime?,
+        audience: audience?,
+        key,
+        generated_key,
     })
 }
 
@@ -421,6 +487,16 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
     }
     let timeout = duration(p, "provider.timeout", &raw.timeout, "10s");
     let ca = ca_bundle(p, "provider.ca_file", raw.ca_file.as_deref());
+    let jwks_url = raw
+        .jwks_url
+        .and_then(|u| p.take("provider.jwks_url", http_url(&u)));
+    let issuer = match raw.issuer {
+        Some(i) if i.trim().is_empty() => {
+            p.add("provider.issuer", "must not be empty when set");
+            None
+        }
+        other => other.map(|i| i.trim().to_owned()),
+    };
     let mut pointer = |key: &str, value: Option<String>, default: &str| {
         let text = value.unwrap_or_else(|| default.to_owned());
         if text.starts_with('/') {
@@ -452,6 +528,8 @@ fn provider(p: &mut Problems, raw: raw::RawProvider) -> Option<ProviderSettings>
         timeout: timeout?,
         pkce: raw.pkce.unwrap_or(true),
         ca: ca?,
+        jwks_url,
+        issuer,
         claims,
     })
 }

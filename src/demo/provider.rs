@@ -9,6 +9,7 @@
 
 mod authorize;
 mod control;
+mod jwt;
 mod pages;
 mod params;
 mod profile;
@@ -19,7 +20,7 @@ mod tokens;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -30,7 +31,7 @@ use tokio::task::JoinHandle;
 
 use super::Body;
 use responses::api_error;
-use tokens::Store;
+use tokens::{Minting, Store};
 
 /// How the stand-in is registered and how it mints tokens.
 #[derive(Clone, Debug)]
@@ -52,6 +53,11 @@ pub struct StandInOptions {
     /// Whether `/api/v1/profiles/me` wraps the profile in `{"data": ...}`. The
     /// real shape is undocumented, so the gate must cope with both.
     pub wrap_profile_in_data: bool,
+    /// Issue access tokens as RS256 JWTs (`sub`, `aud` = client id, `iss`, `exp`, `email`,
+    /// `preferred_username`, header `kid`) instead of opaque strings, signed with an RSA key
+    /// generated at start and published at `/.well-known/jwks.json`. JWTs have the length
+    /// their claims give them, so `access_token_len` only applies to opaque tokens.
+    pub jwt_access_tokens: bool,
 }
 
 impl Default for StandInOptions {
@@ -64,6 +70,7 @@ impl Default for StandInOptions {
             code_ttl: Duration::from_secs(60),
             access_token_len: 40,
             wrap_profile_in_data: true,
+            jwt_access_tokens: false,
         }
     }
 }
@@ -83,6 +90,8 @@ pub struct Stats {
     pub profile_calls: u64,
     /// Every `POST /oauth/token`, faulted, malformed or not.
     pub token_calls: u64,
+    /// Every `GET /.well-known/jwks.json`.
+    pub jwks_calls: u64,
 }
 
 /// Which provider endpoint a [`Fault`] applies to.
@@ -149,24 +158,41 @@ struct State {
     token_fault: Option<Fault>,
     profile_fault: Option<Fault>,
     store: Store,
+    /// Signing keys for JWT access tokens, newest first; the previous one stays published
+    /// after a rotation so tokens it signed keep verifying, as with a real provider.
+    jwt_keys: Vec<jwt::SigningKey>,
 }
 
 /// The provider stand-in. Create with [`StandIn::new`], serve with [`StandIn::spawn`].
 pub struct StandIn {
     opts: StandInOptions,
     state: Mutex<State>,
+    /// `iss` of JWT access tokens: `http://<address spawn listened on>`.
+    issuer: OnceLock<String>,
 }
 
 impl StandIn {
     pub fn new(opts: StandInOptions) -> Arc<StandIn> {
+        let jwt_keys = if opts.jwt_access_tokens {
+            jwt::SigningKey::generate().into_iter().collect()
+        } else {
+            Vec::new()
+        };
         Arc::new(StandIn {
             opts,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                jwt_keys,
+                ..State::default()
+            }),
+            issuer: OnceLock::new(),
         })
     }
 
     /// Serves the provider routes on `listener` until the task is aborted.
     pub fn spawn(self: &Arc<Self>, listener: TcpListener) -> JoinHandle<()> {
+        if let Ok(addr) = listener.local_addr() {
+            let _ = self.issuer.set(format!("http://{addr}"));
+        }
         let this = Arc::clone(self);
         super::serve(listener, move |req| Arc::clone(&this).handle(req))
     }
@@ -181,6 +207,7 @@ impl StandIn {
             (&Method::POST, "/oauth/authorize") => authorize::decide(&self, req).await,
             (&Method::POST, "/oauth/token") => token::handle(&self, req).await,
             (&Method::GET, "/api/v1/profiles/me") => profile::handle(&self, req).await,
+            (&Method::GET, "/.well-known/jwks.json") => self.jwks(),
             (_, "/oauth/authorize" | "/oauth/token" | "/api/v1/profiles/me") => api_error(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "The HTTP method is not allowed for this endpoint.",
@@ -230,6 +257,78 @@ impl StandIn {
     /// not: tests use it to prove none of them reaches a log line.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state().store.issued()
+    }
+
+    /// `iss` of the JWT access tokens: the address [`StandIn::spawn`] listens on.
+    pub fn issuer(&self) -> String {
+        self.issuer
+            .get()
+            .cloned()
+            .unwrap_or_else(|| "http://rocketpunch.standin".to_owned())
+    }
+
+    /// Replaces the JWT signing key with a new one (new kid); the previous key stays in the
+    /// JWKS. Tests use it to make the gate meet a kid it has not fetched yet.
+    pub fn rotate_signing_key(&self) {
+        let Some(key) = jwt::SigningKey::generate() else {
+            return;
+        };
+        let mut state = self.state();
+        state.jwt_keys.insert(0, key);
+        state.jwt_keys.truncate(2);
+    }
+
+    /// The kid new JWT access tokens are signed with, if JWTs are on.
+    pub fn signing_kid(&self) -> Option<String> {
+        self.state().jwt_keys.first().map(|k| k.kid().to_owned())
+    }
+
+    /// Signs arbitrary `claims` with the current key: tests forge expired, wrong-audience
+    /// or otherwise bad tokens that are still validly signed.
+    pub fn sign_jwt(&self, claims: &serde_json::Value) -> Option<String> {
+        self.state().jwt_keys.first()?.sign(claims)
+    }
+
+    /// Issues an access token for `user_id` to the registered client directly, as if a
+    /// login had just completed (no code, no browser): for API-client tests.
+    pub fn issue_access_token(&self, user_id: &str) -> Option<String> {
+        let user = Self::user(user_id)?;
+        let issuer = self.issuer();
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let minting = self.minting(state.jwt_keys.first(), &issuer);
+        Some(
+            state
+                .store
+                .issue_direct(&self.opts.client_id, user.id, minting)
+                .access_token,
+        )
+    }
+
+    /// How tokens are minted right now.
+    fn minting<'a>(&'a self, key: Option<&'a jwt::SigningKey>, issuer: &'a str) -> Minting<'a> {
+        Minting {
+            access_ttl: self.opts.access_token_ttl,
+            access_len: self.opts.access_token_len,
+            jwt: key.map(|key| tokens::JwtMinting {
+                key,
+                issuer,
+                audience: &self.opts.client_id,
+            }),
+        }
+    }
+
+    fn jwks(&self) -> Response<Body> {
+        let mut state = self.state();
+        state.stats.jwks_calls += 1;
+        let keys: Vec<&serde_json::Value> =
+            state.jwt_keys.iter().map(jwt::SigningKey::jwk).collect();
+        let mut resp = responses::json(StatusCode::OK, &serde_json::json!({ "keys": keys }));
+        resp.headers_mut().insert(
+            http::header::CACHE_CONTROL,
+            http::HeaderValue::from_static("public, max-age=300"),
+        );
+        resp
     }
 
     pub fn users() -> &'static [DemoUser] {

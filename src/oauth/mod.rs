@@ -134,6 +134,18 @@ impl OAuthClient {
         identity(&profile, &self.provider.claims)
     }
 
+    /// GETs a JSON document from Rocketpunch (its JWKS), with the same timeout, size cap and
+    /// error classification as every other provider call.
+    pub async fn get_json(&self, url: &Url) -> Result<Value, ProviderError> {
+        let request = Request::builder()
+            .method(Method::GET)
+            .uri(url.as_str())
+            .header(header::ACCEPT, "application/json")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+        self.call(request).await
+    }
+
     async fn token_call(
         &self,
         form: String,

@@ -33,6 +33,7 @@ pub struct Options {
 }
 
 impl Options {
+    /// Adds a `ROCKETGATE_*` override; `{provider}` in `value` becomes the stand-in's address.
     pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
         self.env.push((key, value.into()));
         self
@@ -103,10 +104,11 @@ impl Stack {
         });
         standin.spawn(provider_listener);
         let toml = cli::demo_config(proxy, upstream, provider, &secret);
+        // `{provider}` in a value stands for the stand-in's address, unknown until now.
         let mut env: HashMap<String, String> = options
             .env
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
+            .map(|(k, v)| (k.to_owned(), v.replace("{provider}", &provider.to_string())))
             .collect();
         if let Some(public_url) = public_url {
             env.insert("ROCKETGATE_PUBLIC_URL".to_owned(), public_url);

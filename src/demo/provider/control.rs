@@ -49,6 +49,10 @@ pub(super) fn handle(standin: &StandIn, req: &Request<Incoming>) -> Response<Bod
             }
             Err(msg) => bad(&msg),
         },
+        (&Method::POST, "/_standin/rotate_key") => {
+            standin.rotate_signing_key();
+            ok()
+        }
         (&Method::POST, "/_standin/revoke") => match params.get("user") {
             Some(user) if StandIn::user(user).is_some() => {
                 standin.revoke_user(user);

@@ -277,7 +277,8 @@ async fn full_code_flow_over_http() {
             authorization_code_grants: 1,
             refresh_token_grants: 0,
             profile_calls: 1,
-            token_calls: 1
+            token_calls: 1,
+            jwks_calls: 0,
         }
     );
 }
@@ -889,8 +890,9 @@ async fn control_routes() {
         .unwrap();
     assert_eq!(
         stats,
-        json!({"authorization_code_grants": 1, "refresh_token_grants": 0, "profile_calls": 0, "token_calls": 1})
+        json!({"authorization_code_grants": 1, "refresh_token_grants": 0, "profile_calls": 0, "token_calls": 1, "jwks_calls": 0})
     );
+    assert_eq!(post("rotate_key").await.unwrap().status(), 200);
 
     let resp = post("fault?endpoint=profile&kind=500").await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);

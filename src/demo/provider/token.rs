@@ -14,7 +14,7 @@ use crate::demo::{Body, DemoError, body::read_capped};
 use super::authorize::MAX_FORM;
 use super::params::Params;
 use super::responses::{OAuthError, fault_status, json, maintenance_page, no_store, refuse};
-use super::tokens::{CodeExchange, Minting, TokenSet};
+use super::tokens::{CodeExchange, TokenSet};
 use super::{Fault, StandIn};
 
 #[derive(Serialize)]
@@ -75,10 +75,7 @@ async fn grant(
     let Some(client_id) = client_id.filter(|id| authenticate(standin, id, client_secret)) else {
         return Err(OAuthError::invalid_client());
     };
-    let minting = Minting {
-        access_ttl: standin.opts.access_token_ttl,
-        access_len: standin.opts.access_token_len,
-    };
+    let issuer = standin.issuer();
     if grant_type == Some("authorization_code") {
         let code = params
             .get("code")
@@ -92,15 +89,19 @@ async fn grant(
             redirect_uri,
             code_verifier: params.get("code_verifier"),
         };
-        let mut state = standin.state();
+        let mut guard = standin.state();
+        let state = &mut *guard;
         state.stats.authorization_code_grants += 1;
+        let minting = standin.minting(state.jwt_keys.first(), &issuer);
         state.store.redeem_code(&exchange, minting)
     } else {
         let refresh_token = params
             .get("refresh_token")
             .ok_or_else(|| OAuthError::invalid_request("refresh_token"))?;
-        let mut state = standin.state();
+        let mut guard = standin.state();
+        let state = &mut *guard;
         state.stats.refresh_token_grants += 1;
+        let minting = standin.minting(state.jwt_keys.first(), &issuer);
         state.store.refresh(client_id, refresh_token, minting)
     }
 }

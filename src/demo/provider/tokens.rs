@@ -115,10 +115,44 @@ pub(super) struct TokenSet {
 }
 
 /// How tokens are minted, copied from the stand-in's options.
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Minting {
+#[derive(Clone, Copy)]
+pub(super) struct Minting<'a> {
     pub access_ttl: Duration,
     pub access_len: usize,
+    /// Set: access tokens are JWTs signed with this key (`access_len` does not apply).
+    pub jwt: Option<JwtMinting<'a>>,
+}
+
+/// What a JWT access token needs besides the user.
+#[derive(Clone, Copy)]
+pub(super) struct JwtMinting<'a> {
+    pub key: &'a super::jwt::SigningKey,
+    pub issuer: &'a str,
+    pub audience: &'a str,
+}
+
+impl JwtMinting<'_> {
+    /// The token league/oauth2-server would issue, plus the profile claims API clients want.
+    fn token(&self, user_id: &str, scope: &str, ttl: Duration) -> Option<String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let user = super::StandIn::user(user_id);
+        let claims = serde_json::json!({
+            "iss": self.issuer,
+            "aud": self.audience,
+            "sub": user_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now.saturating_add(ttl.as_secs()),
+            "jti": random_token(32),
+            "scope": scope,
+            "email": user.map(|u| u.email),
+            "preferred_username": user.map(|u| u.username),
+        });
+        self.key.sign(&claims)
+    }
 }
 
 /// What the token endpoint received for `grant_type=authorization_code`.
@@ -170,7 +204,7 @@ impl Store {
     pub(super) fn redeem_code(
         &mut self,
         req: &CodeExchange<'_>,
-        minting: Minting,
+        minting: Minting<'_>,
     ) -> Result<TokenSet, OAuthError> {
         let record = self
             .codes
@@ -223,7 +257,7 @@ impl Store {
         &mut self,
         client_id: &str,
         refresh_token: &str,
-        minting: Minting,
+        minting: Minting<'_>,
     ) -> Result<TokenSet, OAuthError> {
         let owned_by_client = match self.refresh.get(refresh_token) {
             None => return Err(OAuthError::invalid_refresh_token("Token has been revoked")),
@@ -248,6 +282,18 @@ impl Store {
             .filter(|record| Instant::now() < record.expires_at)
     }
 
+    /// A new token family for `user_id`, without a code: the stand-in's test back door.
+    pub(super) fn issue_direct(
+        &mut self,
+        client_id: &str,
+        user_id: &'static str,
+        minting: Minting<'_>,
+    ) -> TokenSet {
+        let family = self.new_family();
+        let scope = "profile:read profile:email".to_owned();
+        self.mint(client_id.to_owned(), user_id, scope, family, minting)
+    }
+
     pub(super) fn revoke_user(&mut self, user_id: &str) {
         self.access.retain(|_, a| a.user_id != user_id);
         self.refresh.retain(|_, r| r.user_id != user_id);
@@ -269,9 +315,12 @@ impl Store {
         user_id: &'static str,
         scope: String,
         family: u64,
-        minting: Minting,
+        minting: Minting<'_>,
     ) -> TokenSet {
-        let access_token = random_token(minting.access_len);
+        let access_token = minting
+            .jwt
+            .and_then(|jwt| jwt.token(user_id, &scope, minting.access_ttl))
+            .unwrap_or_else(|| random_token(minting.access_len));
         let refresh_token = random_token(REFRESH_LEN);
         self.issued.push(access_token.clone());
         self.issued.push(refresh_token.clone());
