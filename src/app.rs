@@ -48,7 +48,8 @@ impl App {
             &config.upstream,
             config.upstream_timeout,
             &config.upstream_ca,
-        )?;
+        )?
+        .with_body_gap(config.limits.idle_timeout);
         let oauth = Arc::new(OAuthClient::new(&config));
         let metrics = Arc::new(Metrics::new());
         let refresher = Refresher::new(

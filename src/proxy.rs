@@ -1,13 +1,17 @@
 //! Forwarding to the upstream with hyper-util's pooled client: bodies streamed both ways,
 //! hop-by-hop headers dropped, `X-Forwarded-*` set, `Upgrade` tunnelled, timeouts bounded.
 
+use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::{Body as _, Frame, SizeHint};
 use tokio::sync::oneshot;
+use tokio::time::{Instant, Sleep};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -30,6 +34,8 @@ pub enum ProxyError {
     Timeout(Duration),
     #[error("request cannot be forwarded: {0}")]
     BadRequest(String),
+    #[error("the client stopped sending its request body for {0:?}")]
+    ClientStalled(Duration),
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `Keep-Alive` and `Proxy-Connection`):
@@ -95,6 +101,8 @@ pub struct Upstream {
     /// A path prefix from the upstream URL (`http://app:8080/base`), without trailing `/`.
     prefix: String,
     timeout: Duration,
+    /// Longest pause allowed between two pieces of a request body before giving up (408).
+    body_gap: Duration,
     client: Client<HttpsConnector<HttpConnector>, Body>,
 }
 
@@ -137,8 +145,16 @@ impl Upstream {
             authority,
             prefix: url.path().trim_end_matches('/').to_owned(),
             timeout,
+            body_gap: Duration::from_secs(60),
             client,
         })
+    }
+
+    /// Sets the longest pause between two pieces of a request body (`limits.idle_timeout`):
+    /// a client that stalls mid-upload must not hold a connection here and one upstream.
+    pub fn with_body_gap(mut self, gap: Duration) -> Self {
+        self.body_gap = gap;
+        self
     }
 
     /// Forwards `req` (headers already cleaned of identity spoofs) and returns the upstream's
@@ -188,7 +204,8 @@ impl Upstream {
 
         // The timeout bounds the upstream's thinking time, not the client's upload: it starts
         // once the request body has been sent (or at once for bodiless requests).
-        let (sent, body) = SentSignal::wrap(body);
+        let stalled = Arc::new(AtomicBool::new(false));
+        let (sent, body) = SentSignal::wrap(body, self.body_gap, stalled.clone());
         let request = Request::from_parts(parts, body::stream(body));
         let exchange = self.client.request(request);
         tokio::pin!(exchange);
@@ -199,6 +216,9 @@ impl Upstream {
                 .map_err(|_| ProxyError::Timeout(self.timeout))?,
         };
         let response = answered.map_err(|e| {
+            if stalled.load(Ordering::SeqCst) {
+                return ProxyError::ClientStalled(self.body_gap);
+            }
             ProxyError::Unreachable(if e.is_connect() {
                 "connection failed".into()
             } else {
@@ -236,16 +256,24 @@ impl Upstream {
 }
 
 pin_project_lite::pin_project! {
-    /// A request body that reports when it has been sent completely (or dropped).
+    /// A request body that reports when it has been sent completely (or dropped), and gives
+    /// up when the client pauses longer than `gap` between two pieces of it.
     struct SentSignal {
         #[pin]
         inner: Body,
         sent: Option<oneshot::Sender<()>>,
+        gap: Duration,
+        timer: Option<Pin<Box<Sleep>>>,
+        stalled: Arc<AtomicBool>,
     }
 }
 
 impl SentSignal {
-    fn wrap(inner: Body) -> (oneshot::Receiver<()>, SentSignal) {
+    fn wrap(
+        inner: Body,
+        gap: Duration,
+        stalled: Arc<AtomicBool>,
+    ) -> (oneshot::Receiver<()>, SentSignal) {
         let (tx, rx) = oneshot::channel();
         let sent = if inner.is_end_stream() {
             let _ = tx.send(());
@@ -253,7 +281,14 @@ impl SentSignal {
         } else {
             Some(tx)
         };
-        (rx, SentSignal { inner, sent })
+        let body = SentSignal {
+            inner,
+            sent,
+            gap,
+            timer: None,
+            stalled,
+        };
+        (rx, body)
     }
 }
 
@@ -275,6 +310,21 @@ impl hyper::body::Body for SentSignal {
         };
         if done && let Some(tx) = this.sent.take() {
             let _ = tx.send(());
+        }
+        let deadline = Instant::now() + *this.gap;
+        match (&frame, this.timer.as_mut()) {
+            (Poll::Ready(_), Some(timer)) => timer.as_mut().reset(deadline),
+            (Poll::Pending, None) => {
+                *this.timer = Some(Box::pin(tokio::time::sleep_until(deadline)))
+            }
+            _ => {}
+        }
+        if frame.is_pending()
+            && let Some(timer) = this.timer.as_mut()
+            && timer.as_mut().poll(cx).is_ready()
+        {
+            this.stalled.store(true, Ordering::SeqCst);
+            return Poll::Ready(Some(Err("request body stalled".into())));
         }
         frame
     }

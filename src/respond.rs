@@ -48,6 +48,7 @@ impl RequestError {
             },
             RequestError::Proxy(ProxyError::Unreachable(_)) => StatusCode::BAD_GATEWAY,
             RequestError::Proxy(ProxyError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            RequestError::Proxy(ProxyError::ClientStalled(_)) => StatusCode::REQUEST_TIMEOUT,
             RequestError::Proxy(ProxyError::BadRequest(_)) | RequestError::Path(_) => {
                 StatusCode::BAD_REQUEST
             }
@@ -86,6 +87,11 @@ impl RequestError {
                 "upstream_timeout",
                 "The application is taking too long",
                 "The application did not answer in time. Please try again.",
+            ),
+            RequestError::Proxy(ProxyError::ClientStalled(_)) => (
+                "request_timeout",
+                "The request did not arrive in time",
+                "Sending the request took too long. Please try again.",
             ),
             RequestError::Proxy(ProxyError::Unreachable(_)) => (
                 "upstream_unavailable",
@@ -228,6 +234,10 @@ mod tests {
             (ProviderError::MissingUser("/id".into()).into(), 502),
             (ProxyError::Unreachable("x".into()).into(), 502),
             (ProxyError::Timeout(Duration::from_secs(1)).into(), 504),
+            (
+                ProxyError::ClientStalled(Duration::from_secs(1)).into(),
+                408,
+            ),
             (LoginError::MissingCode.into(), 400),
             (LoginError::InvalidState.into(), 403),
             (LoginError::Denied { retry: "/".into() }.into(), 403),

@@ -626,3 +626,31 @@ async fn health_needs_no_session_but_probe_user_agents_get_no_bypass() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_client_stalling_mid_body_gets_408_and_frees_its_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (stack, browser) =
+        signed_in(Options::default().env("ROCKETGATE_LIMITS__IDLE_TIMEOUT", "700ms")).await;
+    let mut stream = tokio::net::TcpStream::connect(stack.proxy).await.unwrap();
+    let head = format!(
+        "POST /upload HTTP/1.1\r\nHost: {}\r\nAccept: application/json\r\nCookie: {}\r\nContent-Length: 100\r\n\r\n0123456789",
+        stack.proxy,
+        browser.cookie_header()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the connection is answered and closed, not held"
+    );
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
