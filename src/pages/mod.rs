@@ -58,7 +58,8 @@ const SIGN_IN_TEMPLATE: &str = "<!doctype html><html lang=\"en\"><head><meta cha
 pub struct Pages {
     app_name: String,
     footer: String,
-    /// A `data:` URI, so the page makes no request of its own.
+    /// The `<img>` for the logo, rendered once: a `data:` URI, so the page makes no request
+    /// of its own (and a large logo is not re-escaped on every page).
     logo: Option<String>,
     sign_in_page: bool,
     error: Template,
@@ -86,7 +87,13 @@ impl Pages {
                 .footer
                 .clone()
                 .unwrap_or_else(|| "rocketgate".to_owned()),
-            logo: settings.logo_data_uri.clone(),
+            logo: settings.logo_data_uri.as_ref().map(|uri| {
+                format!(
+                    "<img class=\"logo\" src=\"{}\" alt=\"{} logo\">",
+                    escape(uri),
+                    escape(&settings.app_name)
+                )
+            }),
             sign_in_page: settings.sign_in_page,
             error: settings
                 .error_template
@@ -128,17 +135,7 @@ impl Pages {
                 .unwrap_or_default(),
             Var::AppName => escape(&self.app_name),
             Var::Footer => escape(&self.footer),
-            Var::Logo => self
-                .logo
-                .as_ref()
-                .map(|uri| {
-                    format!(
-                        "<img class=\"logo\" src=\"{}\" alt=\"{} logo\">",
-                        escape(uri),
-                        escape(&self.app_name)
-                    )
-                })
-                .unwrap_or_default(),
+            Var::Logo => self.logo.clone().unwrap_or_default(),
             Var::SignInUrl => escape(sign_in_url),
             Var::Style => STYLE.to_owned(),
         }
