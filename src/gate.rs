@@ -10,7 +10,7 @@ use crate::access::RequestPath;
 use crate::app::App;
 use crate::assertion::X_ROCKETGATE_ASSERTION;
 use crate::bearer;
-use crate::body::{self, Body};
+use crate::body::Body;
 use crate::endpoints::{begin_login, wants_html, with_cookies};
 use crate::forwarded::Origin;
 use crate::identity;
@@ -199,7 +199,6 @@ async fn forward(
     req: Request<Incoming>,
     origin: &Origin,
 ) -> Result<Response<Body>, RequestError> {
-    let req = req.map(body::stream);
     let started = std::time::Instant::now();
     let response = app.upstream.forward(req, origin).await;
     app.metrics.upstream(started.elapsed().as_secs_f64());

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper::body::{Body as _, Frame, SizeHint};
+use hyper::body::{Frame, SizeHint};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
 
@@ -159,11 +159,15 @@ impl Upstream {
 
     /// Forwards `req` (headers already cleaned of identity spoofs) and returns the upstream's
     /// answer unchanged but for hop-by-hop headers.
-    pub async fn forward(
+    pub async fn forward<B>(
         &self,
-        mut req: Request<Body>,
+        mut req: Request<B>,
         origin: &Origin,
-    ) -> Result<Response<Body>, ProxyError> {
+    ) -> Result<Response<Body>, ProxyError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         let upgrade = requested_upgrade(req.headers());
         let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
 
@@ -258,9 +262,9 @@ impl Upstream {
 pin_project_lite::pin_project! {
     /// A request body that reports when it has been sent completely (or dropped), and gives
     /// up when the client pauses longer than `gap` between two pieces of it.
-    struct SentSignal {
+    struct SentSignal<B> {
         #[pin]
-        inner: Body,
+        inner: B,
         sent: Option<oneshot::Sender<()>>,
         gap: Duration,
         timer: Option<Pin<Box<Sleep>>>,
@@ -268,12 +272,12 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl SentSignal {
+impl<B: hyper::body::Body> SentSignal<B> {
     fn wrap(
-        inner: Body,
+        inner: B,
         gap: Duration,
         stalled: Arc<AtomicBool>,
-    ) -> (oneshot::Receiver<()>, SentSignal) {
+    ) -> (oneshot::Receiver<()>, SentSignal<B>) {
         let (tx, rx) = oneshot::channel();
         let sent = if inner.is_end_stream() {
             let _ = tx.send(());
@@ -292,7 +296,11 @@ impl SentSignal {
     }
 }
 
-impl hyper::body::Body for SentSignal {
+impl<B> hyper::body::Body for SentSignal<B>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
     type Data = Bytes;
     type Error = BoxError;
 
@@ -301,7 +309,11 @@ impl hyper::body::Body for SentSignal {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let mut this = self.project();
-        let frame = this.inner.as_mut().poll_frame(cx);
+        let frame = this
+            .inner
+            .as_mut()
+            .poll_frame(cx)
+            .map(|f| f.map(|r| r.map_err(Into::into)));
         // hyper stops polling a sized body after its last frame, so check for the end then too.
         let done = match &frame {
             Poll::Ready(None | Some(Err(_))) => true,

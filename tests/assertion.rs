@@ -111,15 +111,7 @@ async fn proxied_requests_carry_a_verifiable_cached_assertion() {
     assert_eq!(other_claims["sub"], "1002");
     assert_ne!(other_claims["jti"], claims["jti"]);
 
-    let metrics = stack
-        .client()
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains("rocketgate_assertion_cache_lookups_total{result=\"hit\"}"),
         "{metrics}"

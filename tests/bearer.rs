@@ -231,15 +231,7 @@ async fn bad_tokens_get_401_invalid_token() {
     assert_invalid(&stack, &unknown_kid, "unknown kid").await;
     assert_invalid(&stack, "not-a-jwt", "garbage").await;
 
-    let metrics = stack
-        .client()
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains("rocketgate_bearer_tokens_total{outcome=\"invalid\"}"),
         "{metrics}"

@@ -65,15 +65,7 @@ async fn metrics_count_routes_sessions_upstream_and_connections() {
             .unwrap();
         assert_eq!(r.status(), 200);
     }
-    let text = stack
-        .client()
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = stack.metrics().await;
     assert!(
         metric(
             &text,

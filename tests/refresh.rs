@@ -150,15 +150,7 @@ async fn sixty_four_concurrent_requests_make_one_token_call() {
     );
     assert_eq!(stats.refresh_token_grants, 1);
 
-    let metrics = stack
-        .client()
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains("rocketgate_refreshes_total{outcome=\"ok\"} 1"),
         "{metrics}"
@@ -220,15 +212,7 @@ async fn the_old_cookie_works_in_the_grace_window_then_the_session_ends() {
         1,
         "no second token call"
     );
-    let metrics = stack
-        .client()
-        .get(stack.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = stack.metrics().await;
     assert!(
         metrics.contains("rocketgate_refresh_grace_hits_total 1"),
         "{metrics}"

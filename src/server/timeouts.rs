@@ -80,7 +80,8 @@ impl Drop for InFlight {
 
 pin_project_lite::pin_project! {
     /// A response body that keeps its request counted as in flight until it has been sent.
-    struct Guarded {
+    /// It is the server's response body type itself, so wrapping costs no second allocation.
+    pub struct Guarded {
         #[pin]
         inner: Body,
         guard: InFlight,
@@ -108,8 +109,8 @@ impl hyper::body::Body for Guarded {
 }
 
 /// `body`, holding `guard` until hyper has finished sending (or dropped) it.
-pub fn guarded(body: Body, guard: InFlight) -> Body {
-    crate::body::stream(Guarded { inner: body, guard })
+pub fn guarded(body: Body, guard: InFlight) -> Guarded {
+    Guarded { inner: body, guard }
 }
 
 pin_project_lite::pin_project! {

@@ -148,6 +148,18 @@ impl Stack {
         Browser::new(self.proxy)
     }
 
+    /// The Prometheus text the proxy serves at `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// A plain client: no cookie store, no redirects.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
