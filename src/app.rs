@@ -12,14 +12,27 @@ use crate::oauth::OAuthClient;
 use crate::pages::Pages;
 use crate::proxy::{ProxyError, Upstream};
 use crate::refresh::Refresher;
-use crate::session::{CookieCodec, Sealer};
+use crate::session::redis::{LinkError, RedisStore};
+use crate::session::{CookieCodec, Sealer, Sessions};
 
 /// How long a login may take from `/oauth2/start` to the callback.
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
 
+/// Why the proxy cannot be assembled from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("upstream: {0}")]
+    Upstream(#[from] ProxyError),
+    #[error("session.redis_url: {0}")]
+    Redis(#[from] LinkError),
+}
+
 pub struct App {
     pub config: Config,
+    /// Cookie names, attributes and sealing: for the session cookie and the login cookies.
     pub codec: CookieCodec,
+    /// Where sessions live (in the cookie, or in Redis behind a ticket cookie).
+    pub sessions: Sessions,
     pub oauth: Arc<OAuthClient>,
     pub upstream: Upstream,
     pub metrics: Arc<Metrics>,
@@ -36,7 +49,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config) -> Result<Arc<Self>, ProxyError> {
+    pub fn new(config: Config) -> Result<Arc<Self>, AppError> {
         let codec = CookieCodec::new(
             config.cookie.name.clone(),
             Sealer::new(config.cookie.keys.clone()),
@@ -52,14 +65,37 @@ impl App {
         .with_body_gap(config.limits.idle_timeout);
         let oauth = Arc::new(OAuthClient::new(&config));
         let metrics = Arc::new(Metrics::new());
+        // A refresh is a token call and a profile read, each bounded by the provider timeout.
+        let refresh_bound = config.provider.timeout * 2 + Duration::from_secs(5);
+        let redis = match config.session.redis() {
+            Some(settings) => {
+                let store = Arc::new(RedisStore::new(
+                    settings,
+                    config.cookie.expire,
+                    refresh_bound,
+                    metrics.clone(),
+                )?);
+                store.watch_health();
+                Some(store)
+            }
+            None => {
+                metrics.store_up(true);
+                None
+            }
+        };
+        let sessions = match &redis {
+            Some(store) => Sessions::in_redis(codec.clone(), store.clone()),
+            None => Sessions::in_cookies(codec.clone()),
+        };
         let refresher = Refresher::new(
             oauth.clone(),
             metrics.clone(),
             config.session.refresh_before,
             config.session.refresh_profile,
             config.session.rotation_grace,
-            config.provider.timeout,
-        );
+            refresh_bound,
+        )
+        .coordinated_by(redis);
         let assertion = config.assertion.as_ref().map(|settings| {
             if settings.generated_key {
                 tracing::warn!(
@@ -76,6 +112,7 @@ impl App {
             bearer,
             oauth,
             codec,
+            sessions,
             upstream,
             metrics,
             refresher,
@@ -96,5 +133,10 @@ impl App {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
+    }
+
+    /// Whether `/ready` succeeds: not draining, and the session store answers.
+    pub fn is_ready(&self) -> bool {
+        !self.is_draining() && self.sessions.is_ready()
     }
 }

@@ -44,6 +44,21 @@ pub enum Command {
     CheckConfig,
     /// Print a fresh random cookie secret (base64 of 32 bytes).
     GenerateSecret,
+    /// Manage server-side sessions (needs session.store = "redis").
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// Sign a user out everywhere: delete every session of the user from Redis.
+    Revoke {
+        /// The user's Rocketpunch id (what rocketgate sends as X-Forwarded-User).
+        #[arg(long)]
+        user: String,
+    },
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -58,6 +73,12 @@ pub async fn run(cli: Cli) -> ExitCode {
                 println!("configuration is valid");
                 ExitCode::SUCCESS
             }
+            Err(code) => code,
+        },
+        Some(Command::Sessions {
+            action: SessionsAction::Revoke { user },
+        }) => match load(cli.config, &env) {
+            Ok(config) => revoke(config, &user).await,
             Err(code) => code,
         },
         Some(Command::Demo {
@@ -125,6 +146,8 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
         cookie_keys = config.cookie.keys.len(),
         cookie_expire = ?config.cookie.expire,
         refresh_before = ?config.session.refresh_before,
+        session_store = %config.session.redis().map_or_else(|| "cookie".to_owned(), |r| r.target.describe()),
+        admin_endpoint = config.admin.token.is_some(),
         email_policy_open = config.access.emails.is_open(),
         skip_routes = !config.access.skip_routes.is_empty(),
         tls = config.tls.is_some(),
@@ -143,7 +166,7 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
     let app = match App::new(config) {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("upstream: {e}");
+            eprintln!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -164,6 +187,41 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
     }
     tracing::info!("rocketgate stopped");
     ExitCode::SUCCESS
+}
+
+/// `rocketgate sessions revoke --user ID`: the same as the admin endpoint, from a shell that
+/// has the configuration (and so the Redis credentials).
+async fn revoke(config: Config, user: &str) -> ExitCode {
+    let Some(settings) = config.session.redis() else {
+        eprintln!(
+            "session.store is \"cookie\": cookie sessions cannot be revoked server-side \
+             (rotate cookie.secret to end every session)"
+        );
+        return ExitCode::FAILURE;
+    };
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::new());
+    let store = match crate::session::redis::RedisStore::new(
+        settings,
+        config.cookie.expire,
+        std::time::Duration::from_secs(30),
+        metrics,
+    ) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("session.redis_url: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match store.revoke_user(user).await {
+        Ok(n) => {
+            println!("revoked {n} session(s) of user {user}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", store.target());
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The TOML for a proxy in front of `upstream`, signing in at the stand-in on `provider`.

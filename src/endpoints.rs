@@ -236,7 +236,14 @@ pub async fn callback(
     tracing::info!(user = %identity.user, "signed in");
     app.metrics.login(LoginOutcome::Success);
     let session = Session::new(identity, tokens, now);
-    let mut set = app.codec.write(&session, &cookies);
+    let mut set = match app.sessions.create(&session, &cookies).await {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in could not be stored");
+            app.metrics.login(LoginOutcome::ProviderError);
+            return Err(e.into());
+        }
+    };
     set.extend(csrf_clear());
     // A Strict session cookie is withheld on the redirect chain that began at Rocketpunch,
     // so the last hop is a same-site navigation from our own page instead of a 302.
@@ -252,11 +259,18 @@ pub async fn callback(
     Ok(response)
 }
 
-pub fn sign_out(app: &App, req: &Request<impl Sized>) -> Response<Body> {
+/// Clears the session (every chunk) and, with Redis, deletes it server-side so a copied
+/// cookie is dead at once. If Redis cannot be reached the answer is 503 and the cookie is
+/// kept: a cleared cookie over a live server-side session would only look signed out.
+pub async fn sign_out(
+    app: &App,
+    req: &Request<impl Sized>,
+) -> Result<Response<Body>, RequestError> {
     let q = query(req);
     let cookies = RequestCookies::from_headers(req.headers());
     let rd = safe_rd(app, q.get("rd").map(String::as_str));
-    with_cookies(redirect(&rd), app.codec.clear(&cookies))
+    let clear = app.sessions.delete(&cookies).await?;
+    Ok(with_cookies(redirect(&rd), clear))
 }
 
 pub async fn userinfo(

@@ -16,27 +16,34 @@ use crate::forwarded::Origin;
 use crate::identity;
 use crate::refresh::{Freshness, RefreshError};
 use crate::respond::RequestError;
-use crate::session::{Opened, RequestCookies, Session, strip_cookies, unix_now};
+use crate::session::{Loaded, RequestCookies, Session, Ticket, strip_cookies, unix_now};
 
 /// The user a response was made for, read by the request log.
 #[derive(Clone, Debug)]
 pub struct LoggedUser(pub String);
 
-/// The session the request carries, if it is valid and within its absolute lifetime.
-pub fn authenticate(app: &App, cookies: &RequestCookies) -> Option<Opened> {
-    let opened = app.codec.open(cookies);
-    if let Some(o) = &opened {
-        app.metrics.session_cache(o.cached);
+/// The session the request carries, if it is valid and within its absolute lifetime. An
+/// unreachable session store is an error (503), never "not signed in".
+pub async fn authenticate(
+    app: &App,
+    cookies: &RequestCookies,
+) -> Result<Option<Loaded>, RequestError> {
+    let loaded = app.sessions.load(cookies).await?;
+    if let Some(l) = &loaded {
+        app.metrics.session_cache(l.cached);
     } else if app.codec.has_session_cookie(cookies) {
         app.metrics.session_cache(false);
     }
-    opened.filter(|o| !o.session.is_expired(unix_now(), app.config.cookie.expire))
+    Ok(loaded.filter(|l| !l.session.is_expired(unix_now(), app.config.cookie.expire)))
 }
 
 /// A signed-in request's session, refreshed when its access token was due.
 pub struct Current {
     pub session: Arc<Session>,
-    /// The cookie must be written again: new tokens, or sealed with an old key.
+    /// The Redis ticket the cookie holds (`None` for cookie sessions and bearer tokens).
+    pub ticket: Option<Ticket>,
+    /// The cookie must be written again: new tokens in a cookie session, or a cookie sealed
+    /// with an old key.
     pub rewrite: bool,
 }
 
@@ -44,7 +51,8 @@ impl Current {
     /// The `Set-Cookie` values the response must carry: the session re-sealed when it changed.
     pub fn set_cookies(&self, app: &App, cookies: &RequestCookies) -> Vec<String> {
         if self.rewrite {
-            app.codec.write(&self.session, cookies)
+            app.sessions
+                .rewrite(&self.session, self.ticket.as_ref(), cookies)
         } else {
             Vec::new()
         }
@@ -62,24 +70,26 @@ impl Current {
 
 /// The session for this request, refreshing it first when its access token expires within
 /// `session.refresh_before`. `None` means "not signed in", including a session whose refresh
-/// Rocketpunch refused; an unavailable Rocketpunch with an expired token is an error (503)
-/// that keeps the session.
+/// Rocketpunch refused; an unavailable Rocketpunch with an expired token, or an unreachable
+/// session store, is an error (503) that keeps the session.
 pub async fn current(app: &App, cookies: &RequestCookies) -> Result<Option<Current>, RequestError> {
-    let Some(opened) = authenticate(app, cookies) else {
+    let Some(loaded) = authenticate(app, cookies).await? else {
         return Ok(None);
     };
     match app
         .refresher
-        .ensure_fresh(&opened.session, unix_now())
+        .ensure_fresh(&loaded.session, loaded.ticket.as_ref(), unix_now())
         .await
     {
         Ok(Freshness::Unchanged | Freshness::Stale) => Ok(Some(Current {
-            session: opened.session,
-            rewrite: opened.reseal,
+            session: loaded.session,
+            ticket: loaded.ticket,
+            rewrite: loaded.reseal,
         })),
         Ok(Freshness::Refreshed(session)) => Ok(Some(Current {
             session,
-            rewrite: true,
+            rewrite: loaded.reseal || app.sessions.refresh_rewrites_cookie(),
+            ticket: loaded.ticket,
         })),
         Err(RefreshError::Ended(_)) => Ok(None),
         Err(e) => Err(e.into()),
@@ -117,6 +127,7 @@ pub async fn protected(
         None => match bearer::authenticate(app, req.headers()).await? {
             Some(session) => Current {
                 session: Arc::new(session),
+                ticket: None,
                 rewrite: false,
             },
             None => {

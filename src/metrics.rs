@@ -18,6 +18,7 @@ pub enum RouteKind {
     Health,
     Metrics,
     Jwks,
+    Admin,
     Other,
 }
 
@@ -31,6 +32,7 @@ impl RouteKind {
             RouteKind::Health => "health",
             RouteKind::Metrics => "metrics",
             RouteKind::Jwks => "jwks",
+            RouteKind::Admin => "admin",
             RouteKind::Other => "other",
         }
     }
@@ -163,6 +165,9 @@ pub struct Metrics {
     refresh_joins: Counter,
     refresh_grace_hits: Counter,
     session_cache: Family<ResultLabel, Counter>,
+    refresh_remote_joins: Counter,
+    store_errors: Counter,
+    store_up: Gauge,
     open_connections: Gauge,
     assertion_cache: Family<ResultLabel, Counter>,
     bearer_tokens: Family<OutcomeLabel, Counter>,
@@ -233,6 +238,24 @@ impl Metrics {
             "Session cookie look-ups in the opened-session cache, by result (hit, miss)",
             session_cache.clone(),
         );
+        let refresh_remote_joins = Counter::default();
+        registry.register(
+            "refresh_remote_joins",
+            "Refreshes taken from another replica through Redis instead of a token call",
+            refresh_remote_joins.clone(),
+        );
+        let store_errors = Counter::default();
+        registry.register(
+            "session_store_errors",
+            "Session store (Redis) operations that failed or timed out",
+            store_errors.clone(),
+        );
+        let store_up = Gauge::default();
+        registry.register(
+            "session_store_up",
+            "1 while the session store answers (always 1 for cookie sessions)",
+            store_up.clone(),
+        );
         let open_connections = Gauge::default();
         registry.register(
             "open_connections",
@@ -271,6 +294,9 @@ impl Metrics {
             refresh_joins,
             refresh_grace_hits,
             session_cache,
+            refresh_remote_joins,
+            store_errors,
+            store_up,
             open_connections,
         }
     }
@@ -319,6 +345,18 @@ impl Metrics {
         self.session_cache
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    pub fn refresh_remote_join(&self) {
+        self.refresh_remote_joins.inc();
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.inc();
+    }
+
+    pub fn store_up(&self, up: bool) {
+        self.store_up.set(i64::from(up));
     }
 
     pub fn connection_opened(&self) {

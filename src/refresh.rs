@@ -25,7 +25,8 @@ use sha2::{Digest, Sha256};
 
 use crate::metrics::{Metrics, RefreshOutcome};
 use crate::oauth::{OAuthClient, ProviderError};
-use crate::session::Session;
+use crate::session::redis::RedisStore;
+use crate::session::{Session, Ticket};
 
 /// How long a transient failure is remembered before a later request may try again.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(5);
@@ -97,6 +98,9 @@ pub struct Refresher {
     flights: moka::future::Cache<[u8; 32], Flight>,
     refresh_before: Duration,
     refresh_profile: bool,
+    /// With Redis sessions: refreshes happen under the session's Redis lock, so replicas
+    /// never refresh one session twice.
+    store: Option<Arc<RedisStore>>,
 }
 
 impl Refresher {
@@ -106,7 +110,7 @@ impl Refresher {
         refresh_before: Duration,
         refresh_profile: bool,
         rotation_grace: Duration,
-        provider_timeout: Duration,
+        refresh_bound: Duration,
     ) -> Self {
         Self {
             oauth,
@@ -114,14 +118,21 @@ impl Refresher {
             flights: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
                 .expire_after(FlightExpiry {
-                    // A refresh is a token call and a profile read, each bounded.
-                    running: provider_timeout * 2 + Duration::from_secs(5),
+                    // With Redis a refresh may first wait for another replica's lock.
+                    running: refresh_bound * 2 + Duration::from_secs(1),
                     grace: rotation_grace.max(Duration::from_secs(1)),
                 })
                 .build(),
             refresh_before,
             refresh_profile,
+            store: None,
         }
+    }
+
+    /// Refreshes Redis sessions under their Redis lock (see [`RedisStore::refresh_locked`]).
+    pub fn coordinated_by(mut self, store: Option<Arc<RedisStore>>) -> Self {
+        self.store = store;
+        self
     }
 
     /// Whether `session`'s access token expires within the refresh window at `now`.
@@ -144,6 +155,7 @@ impl Refresher {
     pub async fn ensure_fresh(
         &self,
         session: &Session,
+        ticket: Option<&Ticket>,
         now: u64,
     ) -> Result<Freshness, RefreshError> {
         let expired = session.tokens.expires_at.is_some_and(|at| at <= now);
@@ -163,7 +175,7 @@ impl Refresher {
         let entry = self
             .flights
             .entry(key)
-            .or_insert_with(async { self.launch(session.clone(), now) })
+            .or_insert_with(async { self.launch(session.clone(), ticket.cloned(), now) })
             .await;
         let flight = entry.value().clone();
         if !entry.is_fresh() {
@@ -190,19 +202,27 @@ impl Refresher {
     }
 
     /// Spawns the refresh and returns a shared handle to its result; never awaits.
-    fn launch(&self, session: Session, now: u64) -> Flight {
+    fn launch(&self, session: Session, ticket: Option<Ticket>, now: u64) -> Flight {
         let oauth = self.oauth.clone();
         let metrics = self.metrics.clone();
         let refresh_profile = self.refresh_profile;
+        let store = self.store.clone();
         let task = tokio::spawn(async move {
-            let started = Instant::now();
-            let result = refresh(&oauth, session, now, refresh_profile).await;
-            let outcome = match &result {
-                Ok(_) => RefreshOutcome::Ok,
-                Err(RefreshError::Ended(_)) => RefreshOutcome::Fatal,
-                Err(RefreshError::Unavailable(_)) => RefreshOutcome::Transient,
+            let call = |session: Session| async move {
+                let started = Instant::now();
+                let result = refresh(&oauth, session, now, refresh_profile).await;
+                let outcome = match &result {
+                    Ok(_) => RefreshOutcome::Ok,
+                    Err(RefreshError::Ended(_)) => RefreshOutcome::Fatal,
+                    Err(RefreshError::Unavailable(_)) => RefreshOutcome::Transient,
+                };
+                metrics.refresh(outcome, started.elapsed().as_secs_f64());
+                result
             };
-            metrics.refresh(outcome, started.elapsed().as_secs_f64());
+            let result = match (store, ticket) {
+                (Some(store), Some(ticket)) => store.refresh_locked(&ticket, session, call).await,
+                _ => call(session).await,
+            };
             if let Err(error) = &result {
                 tracing::warn!(%error, "token refresh failed");
             }
@@ -298,12 +318,12 @@ mod tests {
         let r = refresher(300);
         let expired = session(Some(100), Some(0), false);
         assert!(matches!(
-            r.ensure_fresh(&expired, 101).await,
+            r.ensure_fresh(&expired, None, 101).await,
             Err(RefreshError::Ended(_))
         ));
         let valid = session(Some(1_000), Some(0), false);
         assert!(matches!(
-            r.ensure_fresh(&valid, 101).await,
+            r.ensure_fresh(&valid, None, 101).await,
             Ok(Freshness::Unchanged)
         ));
     }

@@ -11,6 +11,7 @@ use crate::oauth::ProviderError;
 use crate::pages::{self, Action, Pages};
 use crate::proxy::ProxyError;
 use crate::refresh::RefreshError;
+use crate::session::StoreError;
 
 /// Anything that can end a request early.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,14 @@ pub enum RequestError {
     Bearer(#[from] BearerError),
     #[error(transparent)]
     Assertion(#[from] AssertionError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("admin token missing or wrong")]
+    AdminUnauthorized,
+    #[error("bad admin request: {0}")]
+    AdminBadRequest(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("not signed in")]
     Unauthenticated,
     #[error("signed in but not allowed")]
@@ -67,6 +76,11 @@ impl RequestError {
             RequestError::Assertion(_) => StatusCode::INTERNAL_SERVER_ERROR,
             RequestError::Forbidden => StatusCode::FORBIDDEN,
             RequestError::NotFound => StatusCode::NOT_FOUND,
+            RequestError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Store(StoreError::NotRevocable) => StatusCode::NOT_IMPLEMENTED,
+            RequestError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            RequestError::AdminBadRequest(_) => StatusCode::BAD_REQUEST,
+            RequestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -149,6 +163,27 @@ impl RequestError {
                 "The request could not be forwarded. Please try again.",
             ),
             RequestError::NotFound => ("not_found", "Not found", "There is nothing here."),
+            RequestError::Store(StoreError::Unavailable(_)) => (
+                "session_store_unavailable",
+                "Sessions are unavailable",
+                "Your session is safe, but it cannot be read right now. Please try again in a moment.",
+            ),
+            RequestError::Store(StoreError::NotRevocable) => (
+                "not_revocable",
+                "Not available",
+                "Sessions kept in cookies cannot be revoked; use the Redis session store.",
+            ),
+            RequestError::AdminUnauthorized => (
+                "unauthorized",
+                "Admin token required",
+                "Send the admin token as Authorization: Bearer.",
+            ),
+            RequestError::AdminBadRequest(why) => ("bad_request", "Bad request", why),
+            RequestError::MethodNotAllowed => (
+                "method_not_allowed",
+                "Method not allowed",
+                "This endpoint does not accept this method.",
+            ),
         }
     }
 
@@ -184,6 +219,17 @@ impl RequestError {
                 header::WWW_AUTHENTICATE,
                 header::HeaderValue::from_static("Bearer error=\"invalid_token\""),
             );
+        }
+        if let RequestError::AdminUnauthorized = self {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer realm=\"rocketgate-admin\""),
+            );
+        }
+        if let RequestError::Store(StoreError::Unavailable(_)) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         if let RequestError::Provider(ProviderError::RateLimited { retry_after }) = self {
             let seconds = retry_after.unwrap_or(30).min(3600);
@@ -249,6 +295,17 @@ mod tests {
             (BearerError::Invalid("expired").into(), 401),
             (BearerError::KeysUnavailable("x".into()).into(), 503),
             (AssertionError::Sign("x".into()).into(), 500),
+            (
+                StoreError::Unavailable(crate::session::redis::LinkError::Timeout(
+                    Duration::from_secs(2),
+                ))
+                .into(),
+                503,
+            ),
+            (StoreError::NotRevocable.into(), 501),
+            (RequestError::AdminUnauthorized, 401),
+            (RequestError::AdminBadRequest("user is required"), 400),
+            (RequestError::MethodNotAllowed, 405),
         ];
         let pages = Pages::new(&crate::pages::PageSettings::default());
         for (error, status) in cases {

@@ -54,6 +54,7 @@ fn route_kind(app: &App, path: &str) -> RouteKind {
         "/oauth2/userinfo" => RouteKind::Userinfo,
         "/oauth2/jwks.json" => RouteKind::Jwks,
         p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => RouteKind::Auth,
+        "/oauth2/admin/revoke" => RouteKind::Admin,
         p if p.starts_with("/oauth2/") => RouteKind::Other,
         _ => RouteKind::Proxy,
     }
@@ -135,12 +136,16 @@ async fn route(
         RouteKind::Health if path == "/ready" && app.is_draining() => {
             Ok(text(StatusCode::SERVICE_UNAVAILABLE, "draining"))
         }
+        RouteKind::Health if path == "/ready" && !app.is_ready() => Ok(text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "session store unavailable",
+        )),
         RouteKind::Health => Ok(text(StatusCode::OK, "OK")),
         RouteKind::Metrics => Ok(metrics(app)),
         RouteKind::Login => match path {
             "/oauth2/start" => Ok(endpoints::start(app, &req, origin)),
             "/oauth2/callback" => endpoints::callback(app, &req).await,
-            _ => Ok(endpoints::sign_out(app, &req)),
+            _ => endpoints::sign_out(app, &req).await,
         },
         RouteKind::Userinfo => endpoints::userinfo(app, &req).await,
         RouteKind::Auth => endpoints::auth(app, &req, origin).await,
@@ -149,6 +154,7 @@ async fn route(
             .as_ref()
             .map(|signer| signer.jwks_response())
             .ok_or(RequestError::NotFound),
+        RouteKind::Admin => crate::admin::revoke(app, &req).await,
         RouteKind::Other => Err(RequestError::NotFound),
         RouteKind::Proxy if req.method() == Method::CONNECT => Err(RequestError::NotFound),
         RouteKind::Proxy => gate::protected(app, req, origin).await,

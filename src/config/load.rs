@@ -23,6 +23,8 @@ const LIST_KEYS: &[&str] = &[
     "access.allowed_email_domains",
     "access.skip_auth_routes",
     "access.redirect_domains",
+    "session.redis_cluster_nodes",
+    "session.redis_sentinels",
 ];
 
 /// The names of top-level settings (not sections). A single-segment `ROCKETGATE_X` variable is

@@ -7,6 +7,7 @@
 mod load;
 mod pages;
 pub mod raw;
+mod store;
 mod validate;
 
 use std::fmt;
@@ -56,6 +57,7 @@ pub struct Config {
     pub pages: crate::pages::PageSettings,
     /// Signed identity for the upstream; `None` when `assertion.enabled = false`.
     pub assertion: Option<AssertionSettings>,
+    pub admin: AdminSettings,
 }
 
 impl Config {
@@ -114,9 +116,79 @@ pub struct CookieSettings {
     pub expire: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where sessions live.
+#[derive(Debug)]
 pub enum SessionStoreKind {
+    /// The whole session, sealed, in the browser's cookie: no server state at all.
     Cookie,
+    /// The cookie holds a ticket; the session, encrypted with the ticket's key, is in Redis.
+    Redis(RedisSettings),
+}
+
+/// `session.redis_*`: how to reach Redis and how sessions are kept there.
+#[derive(Debug)]
+pub struct RedisSettings {
+    pub target: RedisTarget,
+    /// From `redis_password_file`; applies to every node (and to sentinels).
+    pub password: Option<Secret>,
+    /// Prefix of every key rocketgate writes, so one Redis can serve several deployments.
+    pub prefix: String,
+    /// Bound on one Redis round trip; past it the request gets 503 and keeps its session.
+    pub timeout: Duration,
+    /// How long a session read from Redis is reused by this process without asking again.
+    /// Sign-out and revocation on another replica take effect here within this time.
+    pub cache_ttl: Duration,
+}
+
+/// One server, a cluster, or a master found through sentinels. URLs may carry credentials,
+/// so they are kept as secrets and never logged whole.
+#[derive(Debug)]
+pub enum RedisTarget {
+    Standalone(Secret),
+    Cluster(Vec<Secret>),
+    Sentinel {
+        sentinels: Vec<Secret>,
+        master: String,
+    },
+}
+
+impl RedisTarget {
+    /// What to log about the target: mode and host:port pairs, never credentials.
+    pub fn describe(&self) -> String {
+        let hosts = |urls: &[Secret]| {
+            urls.iter()
+                .map(|u| redis_host(u.expose()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        match self {
+            RedisTarget::Standalone(url) => format!("redis {}", redis_host(url.expose())),
+            RedisTarget::Cluster(nodes) => format!("redis cluster {}", hosts(nodes)),
+            RedisTarget::Sentinel { sentinels, master } => {
+                format!("redis sentinel {} master {master}", hosts(sentinels))
+            }
+        }
+    }
+}
+
+fn redis_host(url: &str) -> String {
+    Url::parse(url).map_or_else(
+        |_| "(unparsable)".to_owned(),
+        |u| {
+            format!(
+                "{}://{}:{}",
+                u.scheme(),
+                u.host_str().unwrap_or(""),
+                u.port().unwrap_or(6379)
+            )
+        },
+    )
+}
+
+/// `[admin]`: the bearer token that guards `/oauth2/admin/*`; `None` turns the path off.
+#[derive(Debug, Default)]
+pub struct AdminSettings {
+    pub token: Option<Secret>,
 }
 
 #[derive(Debug)]
@@ -127,6 +199,15 @@ pub struct SessionSettings {
     pub refresh_profile: bool,
     /// How long a just-rotated cookie is still served from the refresh it caused.
     pub rotation_grace: Duration,
+}
+
+impl SessionSettings {
+    pub fn redis(&self) -> Option<&RedisSettings> {
+        match &self.store {
+            SessionStoreKind::Redis(settings) => Some(settings),
+            SessionStoreKind::Cookie => None,
+        }
+    }
 }
 
 #[derive(Debug)]

@@ -27,6 +27,7 @@ pub struct RawConfig {
     pub tls: RawTls,
     pub pages: RawPages,
     pub assertion: RawAssertion,
+    pub admin: RawAdmin,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -74,6 +75,22 @@ pub struct RawSession {
     pub refresh_before: Option<String>,
     pub refresh_profile: Option<bool>,
     pub rotation_grace: Option<String>,
+    pub redis_url: Option<String>,
+    pub redis_url_file: Option<String>,
+    pub redis_password_file: Option<String>,
+    pub redis_cluster_nodes: Vec<String>,
+    pub redis_sentinels: Vec<String>,
+    pub redis_sentinel_master: Option<String>,
+    pub redis_prefix: Option<String>,
+    pub redis_timeout: Option<String>,
+    pub cache_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token: Option<String>,
+    pub token_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

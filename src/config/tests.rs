@@ -58,7 +58,7 @@ fn minimal_config_gets_rocketpunch_defaults() {
     assert_eq!(c.cookie.same_site, cookie::SameSite::Lax);
     assert_eq!(c.cookie.expire, Duration::from_secs(7 * 86400));
     assert_eq!(c.session.refresh_before, Duration::from_secs(300));
-    assert_eq!(c.session.store, SessionStoreKind::Cookie);
+    assert!(matches!(c.session.store, SessionStoreKind::Cookie));
     assert_eq!(c.shutdown_delay, Duration::from_secs(5));
     assert!(c.access.emails.is_open());
     assert!(c.access.skip_routes.is_empty());
@@ -193,12 +193,154 @@ fn unknown_keys_and_wrong_types_are_refused() {
     assert!(!problems(&toml, &[]).is_empty());
 }
 
+fn with_session(lines: &str) -> String {
+    format!("{}\n[session]\n{lines}\n", minimal())
+}
+
 #[test]
-fn redis_store_is_refused_clearly_until_it_exists() {
-    let toml = format!("{}\n[session]\nstore = \"redis\"\n", minimal());
-    refused(&toml, &[], "session.store: \"redis\" is not available");
-    let toml = format!("{}\n[session]\nstore = \"memcached\"\n", minimal());
-    refused(&toml, &[], "session.store: must be \"cookie\" or \"redis\"");
+fn redis_store_settings_are_typed() {
+    let c = load_from_str(
+        &with_session("store = \"redis\"\nredis_url = \"rediss://:pw@redis.internal:6380/2\"\ncache_ttl = \"2s\""),
+        &HashMap::new(),
+    )
+    .unwrap();
+    let redis = c.session.redis().expect("redis store");
+    assert!(
+        matches!(&redis.target, RedisTarget::Standalone(url) if url.expose().starts_with("rediss://"))
+    );
+    assert_eq!(redis.cache_ttl, Duration::from_secs(2));
+    assert_eq!(redis.timeout, Duration::from_secs(2));
+    assert_eq!(redis.prefix, "rocketgate:");
+    let described = redis.target.describe();
+    assert_eq!(described, "redis rediss://redis.internal:6380");
+    assert!(
+        !format!("{c:?}").contains(":pw@"),
+        "URLs with passwords never print"
+    );
+
+    let cluster = load_from_str(
+        &minimal(),
+        &env(&[
+            ("ROCKETGATE_SESSION__STORE", "redis"),
+            (
+                "ROCKETGATE_SESSION__REDIS_CLUSTER_NODES",
+                "redis://a:7000, redis://b:7001",
+            ),
+        ]),
+    )
+    .unwrap();
+    assert!(
+        matches!(&cluster.session.redis().unwrap().target, RedisTarget::Cluster(n) if n.len() == 2)
+    );
+    let sentinel = load_from_str(
+        &with_session("store = \"redis\"\nredis_sentinels = [\"redis://s1:26379\"]\nredis_sentinel_master = \"mymaster\""),
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert!(
+        matches!(&sentinel.session.redis().unwrap().target, RedisTarget::Sentinel { master, .. } if master == "mymaster")
+    );
+}
+
+#[test]
+fn redis_store_problems_name_their_keys() {
+    refused(
+        &with_session("store = \"redis\""),
+        &[],
+        "session.redis_url: is required",
+    );
+    refused(
+        &with_session("store = \"memcached\""),
+        &[],
+        "session.store: must be \"cookie\" or \"redis\"",
+    );
+    refused(
+        &with_session("store = \"redis\"\nredis_url = \"http://x:6379\""),
+        &[],
+        "session.redis_url: must start with redis://",
+    );
+    refused(
+        &with_session("store = \"redis\"\nredis_url = \"redis://x:6379/db\""),
+        &[],
+        "session.redis_url: the path must be a database number",
+    );
+    refused(
+        &with_session("store = \"redis\"\nredis_url = \"not a url\""),
+        &[],
+        "session.redis_url: must be a redis://",
+    );
+    refused(
+        &with_session(
+            "store = \"redis\"\nredis_url = \"redis://a\"\nredis_cluster_nodes = [\"redis://b\"]",
+        ),
+        &[],
+        "session.store: set only one of",
+    );
+    refused(
+        &with_session("store = \"redis\"\nredis_sentinels = [\"redis://s:26379\"]"),
+        &[],
+        "session.redis_sentinel_master: is required",
+    );
+    refused(
+        &with_session("store = \"redis\"\nredis_cluster_nodes = [\"redis://a\", \"ftp://b\"]"),
+        &[],
+        "session.redis_cluster_nodes[1]: must start with redis://",
+    );
+    refused(
+        &with_session("redis_url = \"redis://a\""),
+        &[],
+        "session.store: is \"cookie\" but Redis settings",
+    );
+    refused(
+        &with_session("store = \"redis\"\nredis_url = \"redis://a\"\nredis_prefix = \"{x}\""),
+        &[],
+        "session.redis_prefix: must not contain braces",
+    );
+    refused(
+        &with_session(
+            "store = \"redis\"\nredis_url = \"redis://a\"\nredis_password_file = \"/nonexistent/pw\"",
+        ),
+        &[],
+        "session.redis_password_file: cannot read",
+    );
+    // The message never repeats a URL that may carry a password.
+    let found = problems(
+        &with_session("store = \"redis\"\nredis_url = \"redis://:secretpw@x:6379/db\""),
+        &[],
+    );
+    assert!(found.iter().all(|p| !p.contains("secretpw")), "{found:?}");
+}
+
+#[test]
+fn admin_token_needs_redis_and_length() {
+    let redis = "store = \"redis\"\nredis_url = \"redis://a\"";
+    let long = "a".repeat(40);
+    let c = load_from_str(
+        &format!("{}\n[admin]\ntoken = \"{long}\"\n", with_session(redis)),
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.admin.token.as_ref().map(Secret::expose),
+        Some(long.as_str())
+    );
+    refused(
+        &format!("{}\n[admin]\ntoken = \"short\"\n", with_session(redis)),
+        &[],
+        "admin.token: must be at least 32 characters",
+    );
+    refused(
+        &format!("{}\n[admin]\ntoken = \"{long}\"\n", minimal()),
+        &[],
+        "admin.token: needs session.store = \"redis\"",
+    );
+    assert!(
+        load_from_str(&minimal(), &HashMap::new())
+            .unwrap()
+            .admin
+            .token
+            .is_none()
+    );
 }
 
 #[test]

@@ -13,10 +13,10 @@ use crate::tls::{CaBundle, TlsError};
 
 /// Collects problems so that one run of `check-config` shows all of them.
 #[derive(Default)]
-struct Problems(Vec<ConfigProblem>);
+pub(super) struct Problems(Vec<ConfigProblem>);
 
 impl Problems {
-    fn add(&mut self, key: &str, message: impl Into<String>) {
+    pub(super) fn add(&mut self, key: &str, message: impl Into<String>) {
         self.0.push(ConfigProblem {
             key: key.to_string(),
             message: message.into(),
@@ -24,7 +24,11 @@ impl Problems {
     }
 
     /// Records `result`'s error under `key` and returns its value, if any.
-    fn take<T, E: std::fmt::Display>(&mut self, key: &str, result: Result<T, E>) -> Option<T> {
+    pub(super) fn take<T, E: std::fmt::Display>(
+        &mut self,
+        key: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
         result.map_err(|e| self.add(key, e.to_string())).ok()
     }
 }
@@ -88,23 +92,8 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let provider = provider(&mut p, raw.provider);
     let cookie = cookie(&mut p, raw.cookie, public_url.as_ref());
 
-    let store = match raw.session.store.as_deref().unwrap_or("cookie") {
-        "cookie" => Some(SessionStoreKind::Cookie),
-        "redis" => {
-            p.add(
-                "session.store",
-                "\"redis\" is not available in this version yet; use \"cookie\"",
-            );
-            None
-        }
-        other => {
-            p.add(
-                "session.store",
-                format!("must be \"cookie\" or \"redis\", got {other:?}"),
-            );
-            None
-        }
-    };
+    let store = super::store::session_store(&mut p, &raw.session);
+    let admin = super::store::admin(&mut p, raw.admin, store.as_ref());
     let refresh_before = duration(
         &mut p,
         "session.refresh_before",
@@ -282,6 +271,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
         tls,
         pages,
         assertion,
+        admin,
     })
 }
 
@@ -416,7 +406,7 @@ fn http_url(value: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn duration(
+pub(super) fn duration(
     p: &mut Problems,
     key: &str,
     value: &Option<String>,
@@ -643,7 +633,7 @@ fn cookie_key(value: &str) -> Result<cookie::Key, String> {
     Ok(cookie::Key::derive_from(&bytes))
 }
 
-fn read_secret_file(path: &str) -> Result<String, String> {
+pub(super) fn read_secret_file(path: &str) -> Result<String, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path:?}: {e}"))?;
     let text = text.trim();
     if text.is_empty() {

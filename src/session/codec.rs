@@ -91,7 +91,7 @@ impl CookieCodec {
     }
 
     /// The sealed value the request carries: the plain cookie, or its chunks joined in order.
-    fn sealed_value(&self, cookies: &RequestCookies) -> Option<String> {
+    pub fn sealed_value(&self, cookies: &RequestCookies) -> Option<String> {
         if let Some(v) = cookies.get(&self.name) {
             return Some(v.to_owned());
         }
@@ -128,14 +128,24 @@ impl CookieCodec {
         })
     }
 
+    /// Opens a value from [`Self::sealed_value`]: the plaintext and the key that opened it.
+    pub fn open_value(&self, sealed: &str) -> Option<(String, KeyAge)> {
+        self.sealer.open(&self.name, sealed)
+    }
+
     /// `Set-Cookie` values that store `session` and clear whatever stale chunks the
     /// browser still holds.
     pub fn write(&self, session: &Session, cookies: &RequestCookies) -> Vec<String> {
-        let json = match serde_json::to_string(session) {
-            Ok(json) => json,
-            Err(_) => return self.clear(cookies),
-        };
-        let sealed = self.sealer.seal(&self.name, &json);
+        match serde_json::to_string(session) {
+            Ok(json) => self.write_value(&json, cookies),
+            Err(_) => self.clear(cookies),
+        }
+    }
+
+    /// `Set-Cookie` values that store `plaintext` sealed (chunked when large) and clear
+    /// whatever stale chunks the browser still holds.
+    pub fn write_value(&self, plaintext: &str, cookies: &RequestCookies) -> Vec<String> {
+        let sealed = self.sealer.seal(&self.name, plaintext);
         let mut out = Vec::new();
         let written: Vec<String> = if sealed.len() <= CHUNK {
             out.push(self.set(&self.name, &sealed, self.max_age));

@@ -5,7 +5,10 @@
 
 mod codec;
 mod cookies;
+pub mod redis;
 mod seal;
+mod store;
+mod ticket;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +17,8 @@ use serde::{Deserialize, Serialize};
 pub use codec::{CookieCodec, Opened};
 pub use cookies::{RequestCookies, strip_cookies};
 pub use seal::{KeyAge, Sealer};
+pub use store::{Loaded, Sessions, StoreError};
+pub use ticket::Ticket;
 
 /// Who the user is, as Rocketpunch's profile said at sign-in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 
 pub mod nginx;
 pub mod process;
+pub mod redis;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

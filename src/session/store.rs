@@ -1,0 +1,140 @@
+//! Where sessions are kept: whole in the cookie (the default, no server state), or in Redis
+//! with only a ticket in the cookie. Callers see one interface; the conformance suite in
+//! `tests/store.rs` holds both to the same behaviour.
+
+use std::sync::Arc;
+
+use super::redis::{LinkError, RedisStore};
+use super::ticket::Ticket;
+use super::{CookieCodec, RequestCookies, Session};
+
+/// The session store could not be reached: the request gets 503 and keeps its session.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(#[from] LinkError),
+    #[error("sessions in cookies cannot be revoked server-side; use session.store = \"redis\"")]
+    NotRevocable,
+}
+
+/// A session read from the request.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub session: Arc<Session>,
+    /// The cookie was sealed with an old key: write it again with the current one.
+    pub reseal: bool,
+    /// Served without decryption (cookie) or without a Redis round trip (Redis).
+    pub cached: bool,
+    /// The Redis ticket; `None` for cookie sessions.
+    pub ticket: Option<Ticket>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sessions {
+    codec: CookieCodec,
+    redis: Option<Arc<RedisStore>>,
+}
+
+impl Sessions {
+    pub fn in_cookies(codec: CookieCodec) -> Self {
+        Self { codec, redis: None }
+    }
+
+    pub fn in_redis(codec: CookieCodec, store: Arc<RedisStore>) -> Self {
+        Self {
+            codec,
+            redis: Some(store),
+        }
+    }
+
+    pub fn redis(&self) -> Option<&Arc<RedisStore>> {
+        self.redis.as_ref()
+    }
+
+    /// Whether requests can be served: always for cookies; for Redis, while it answers.
+    pub fn is_ready(&self) -> bool {
+        self.redis.as_ref().is_none_or(|r| r.is_up())
+    }
+
+    /// The request's session; `Ok(None)` for no cookie or anything that does not open, and an
+    /// error only when the store cannot answer (never read as "signed out").
+    pub async fn load(&self, cookies: &RequestCookies) -> Result<Option<Loaded>, StoreError> {
+        let Some(redis) = &self.redis else {
+            return Ok(self.codec.open(cookies).map(|o| Loaded {
+                session: o.session,
+                reseal: o.reseal,
+                cached: o.cached,
+                ticket: None,
+            }));
+        };
+        let Some(sealed) = self.codec.sealed_value(cookies) else {
+            return Ok(None);
+        };
+        let Some((ticket, reseal)) = redis.ticket(&self.codec, &sealed) else {
+            return Ok(None);
+        };
+        let (session, cached) = redis.read(&ticket).await?;
+        Ok(session.map(|session| Loaded {
+            session,
+            reseal,
+            cached,
+            ticket: Some(ticket),
+        }))
+    }
+
+    /// Stores a new session (at sign-in) and returns the `Set-Cookie` values for it.
+    pub async fn create(
+        &self,
+        session: &Session,
+        cookies: &RequestCookies,
+    ) -> Result<Vec<String>, StoreError> {
+        match &self.redis {
+            None => Ok(self.codec.write(session, cookies)),
+            Some(redis) => {
+                let ticket = redis.create(session).await?;
+                Ok(self.codec.write_value(&ticket.encode(), cookies))
+            }
+        }
+    }
+
+    /// `Set-Cookie` values after a request changed the session (new tokens) or found its
+    /// cookie sealed with an old key. In Redis the tokens were already stored by the refresh,
+    /// so only a re-sealed ticket is written.
+    pub fn rewrite(
+        &self,
+        session: &Session,
+        ticket: Option<&Ticket>,
+        cookies: &RequestCookies,
+    ) -> Vec<String> {
+        match ticket {
+            None => self.codec.write(session, cookies),
+            Some(ticket) => self.codec.write_value(&ticket.encode(), cookies),
+        }
+    }
+
+    /// Whether a refresh changes what the cookie holds (it does only for cookie sessions).
+    pub fn refresh_rewrites_cookie(&self) -> bool {
+        self.redis.is_none()
+    }
+
+    /// Signs out: deletes the session server-side (Redis) and clears every cookie chunk.
+    /// With Redis unreachable this fails and the cookie is kept, so the user can try again
+    /// and the session is never left alive behind a cleared cookie.
+    pub async fn delete(&self, cookies: &RequestCookies) -> Result<Vec<String>, StoreError> {
+        if let Some(redis) = &self.redis
+            && let Some(sealed) = self.codec.sealed_value(cookies)
+            && let Some((ticket, _)) = redis.ticket(&self.codec, &sealed)
+        {
+            redis.delete(&ticket).await?;
+        }
+        Ok(self.codec.clear(cookies))
+    }
+
+    /// Ends every session of `user`; returns how many there were.
+    pub async fn revoke_user(&self, user: &str) -> Result<u64, StoreError> {
+        match &self.redis {
+            None => Err(StoreError::NotRevocable),
+            Some(redis) => Ok(redis.revoke_user(user).await?),
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! A real `redis-server` on a free 127.0.0.1 port, in its own temp directory, with an
+//! append-only file synced on every write so it can be killed and restarted mid-test without
+//! losing sessions (as a production Redis with persistence would).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::process::free_port;
+
+/// Where Debian puts the server; `scripts/test` installs it when missing.
+fn binary() -> PathBuf {
+    for candidate in ["/usr/bin/redis-server", "/usr/local/bin/redis-server"] {
+        if Path::new(candidate).exists() {
+            return candidate.into();
+        }
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join("redis-server"))
+            .find(|p| p.exists())
+    });
+    on_path.unwrap_or_else(|| {
+        panic!("redis-server not found: run scripts/test, which installs it (apt-get install redis-server)")
+    })
+}
+
+pub struct RedisServer {
+    pub addr: SocketAddr,
+    dir: PathBuf,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+impl RedisServer {
+    pub async fn start() -> RedisServer {
+        RedisServer::start_with(&[]).await
+    }
+
+    /// Starts with extra `--option value` arguments (cluster mode, a password, ...).
+    pub async fn start_with(extra: &[&str]) -> RedisServer {
+        RedisServer::start_on(free_port(), extra).await
+    }
+
+    /// Starts on `addr` (for tests where a proxy was pointed at it before it existed).
+    pub async fn start_on(addr: SocketAddr, extra: &[&str]) -> RedisServer {
+        let dir = std::env::temp_dir().join(format!(
+            "rocketgate-redis-{}-{}",
+            std::process::id(),
+            addr.port()
+        ));
+        std::fs::create_dir_all(&dir).expect("redis temp dir");
+        let mut server = RedisServer {
+            addr,
+            dir,
+            child: None,
+            extra: extra.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}/0", self.addr)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(binary())
+            .arg("--port")
+            .arg(self.addr.port().to_string())
+            .args(["--bind", "127.0.0.1", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .args([
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+            ])
+            .args(["--daemonize", "no", "--loglevel", "warning"])
+            .args(&self.extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        self.wait_until_answering().await;
+    }
+
+    /// Polls `PING` until the server answers (bounded).
+    pub async fn wait_until_answering(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if self.try_command(&["PING"]).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on {} never answered",
+                self.addr
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILL: the server vanishes mid-conversation, as in a crash or a node loss.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port from the same directory (its data comes back).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    fn try_command(&self, args: &[&str]) -> redis::RedisResult<redis::Value> {
+        let password = self
+            .extra
+            .iter()
+            .position(|a| a == "--requirepass")
+            .and_then(|i| self.extra.get(i + 1));
+        let url = match password {
+            Some(p) => format!("redis://:{p}@{}/0", self.addr),
+            None => self.url(),
+        };
+        let client = redis::Client::open(url)?;
+        let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn)
+    }
+
+    /// Runs one command and returns its reply (tests inspect what rocketgate stored).
+    pub fn command(&self, args: &[&str]) -> redis::Value {
+        self.try_command(args)
+            .unwrap_or_else(|e| panic!("redis {args:?}: {e}"))
+    }
+
+    /// Every key and its string value (if it is a string), for "what does a dump reveal".
+    pub fn dump(&self) -> Vec<(String, String)> {
+        let keys = match self.command(&["KEYS", "*"]) {
+            redis::Value::Array(keys) => keys,
+            other => panic!("KEYS: {other:?}"),
+        };
+        keys.into_iter()
+            .filter_map(|k| match k {
+                redis::Value::BulkString(b) => String::from_utf8(b).ok(),
+                _ => None,
+            })
+            .map(|key| {
+                let value = match self.try_command(&["GET", &key]) {
+                    Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+                    _ => match self.try_command(&["SMEMBERS", &key]) {
+                        Ok(v) => format!("{v:?}"),
+                        Err(_) => String::new(),
+                    },
+                };
+                (key, value)
+            })
+            .collect()
+    }
+
+    /// Keys holding sessions.
+    pub fn session_keys(&self) -> Vec<String> {
+        self.dump()
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.ends_with(":session"))
+            .collect()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Three masters in cluster mode covering all 16384 slots (no replicas), as `redis-cli
+/// --cluster create` would set up, done with plain commands so only the server is needed.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub async fn start() -> RedisCluster {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let node = RedisServer::start_with(&[
+                "--cluster-enabled",
+                "yes",
+                "--cluster-node-timeout",
+                "2000",
+            ])
+            .await;
+            nodes.push(node);
+        }
+        let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
+        for (node, (from, to)) in nodes.iter().zip(ranges) {
+            let mut args = vec!["CLUSTER".to_owned(), "ADDSLOTSRANGE".to_owned()];
+            args.push(from.to_string());
+            args.push(to.to_string());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            node.command(&args);
+        }
+        for node in &nodes[1..] {
+            let port = nodes[0].port().to_string();
+            node.command(&["CLUSTER", "MEET", "127.0.0.1", &port]);
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let ok = nodes.iter().all(|n| match n.command(&["CLUSTER", "INFO"]) {
+                redis::Value::BulkString(b) => {
+                    String::from_utf8_lossy(&b).contains("cluster_state:ok")
+                }
+                redis::Value::VerbatimString { text, .. } => text.contains("cluster_state:ok"),
+                _ => false,
+            });
+            if ok {
+                return RedisCluster { nodes };
+            }
+            assert!(Instant::now() < deadline, "the cluster never became ok");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn urls(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("redis://{}", n.addr))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Session keys on every node.
+    pub fn session_keys(&self) -> Vec<String> {
+        self.nodes.iter().flat_map(|n| n.session_keys()).collect()
+    }
+}
+
+/// A master and one sentinel watching it as `mymaster`.
+pub struct RedisSentinel {
+    pub master: RedisServer,
+    sentinel: Child,
+    pub sentinel_addr: SocketAddr,
+    config: PathBuf,
+}
+
+impl RedisSentinel {
+    pub async fn start() -> RedisSentinel {
+        let master = RedisServer::start().await;
+        let sentinel_addr = free_port();
+        let config = std::env::temp_dir().join(format!(
+            "rocketgate-sentinel-{}-{}.conf",
+            std::process::id(),
+            sentinel_addr.port()
+        ));
+        std::fs::write(
+            &config,
+            format!(
+                "port {}\nbind 127.0.0.1\nprotected-mode no\nsentinel monitor mymaster 127.0.0.1 {} 1\n",
+                sentinel_addr.port(),
+                master.port()
+            ),
+        )
+        .expect("sentinel config");
+        let sentinel = Command::new(binary())
+            .arg(&config)
+            .arg("--sentinel")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server --sentinel");
+        let probe = format!("redis://{sentinel_addr}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = redis::Client::open(probe.as_str()).and_then(|c| {
+                let mut conn = c.get_connection_with_timeout(Duration::from_secs(1))?;
+                redis::cmd("SENTINEL")
+                    .arg("get-master-addr-by-name")
+                    .arg("mymaster")
+                    .query::<Vec<String>>(&mut conn)
+            });
+            if answer.is_ok_and(|a| a.len() == 2) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the sentinel never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        RedisSentinel {
+            master,
+            sentinel,
+            sentinel_addr,
+            config,
+        }
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        let _ = self.sentinel.kill();
+        let _ = self.sentinel.wait();
+        let _ = std::fs::remove_file(&self.config);
+    }
+}
