@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, COOKIE};
 use rocketgate::demo::{StandIn, StandInOptions};
 use support::process::{TempFile, command, drain, free_port, plain_client, wait_until_ready};
+use support::redis::RedisServer;
 use support::{Browser, Echo, Options, Stack, location, set_cookies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -374,6 +375,20 @@ async fn one_browser_cannot_pile_up_unbounded_logins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_carry_no_secret_token_code_or_cookie() {
+    trace_logs_carry_no_secret(None).await;
+}
+
+/// The same with sessions in a password-protected Redis: neither the password (sent in
+/// `AUTH`) nor anything else secret reaches the logs, the Redis client's included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_carry_no_secret_with_redis_sessions() {
+    let redis = RedisServer::start_with(&["--requirepass", REDIS_PASSWORD]).await;
+    trace_logs_carry_no_secret(Some(&redis)).await;
+}
+
+const REDIS_PASSWORD: &str = "log-test-redis-password-5d1e";
+
+async fn trace_logs_carry_no_secret(redis: Option<&RedisServer>) {
     support::init_crypto();
     let proxy = free_port();
     let provider_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -397,6 +412,13 @@ async fn trace_logs_carry_no_secret_token_code_or_cookie() {
         .unwrap()
         .trim_end_matches('"')
         .to_owned();
+    let toml = match redis {
+        None => toml,
+        Some(redis) => format!(
+            "{toml}\n[session]\nstore = \"redis\"\nredis_url = \"redis://:{REDIS_PASSWORD}@{}/0\"\n",
+            redis.addr
+        ),
+    };
     let config = TempFile::new("logs", &toml);
     let mut child = command(&["--config", config.0.to_str().unwrap()])
         .env("RUST_LOG", "trace")
@@ -469,6 +491,10 @@ async fn trace_logs_carry_no_secret_token_code_or_cookie() {
     }
     for token in standin.issued_secrets() {
         secrets.push(("issued code or token".into(), token));
+    }
+    if redis.is_some() {
+        secrets.push(("redis password".into(), REDIS_PASSWORD.into()));
+        assert!(logs.contains("Redis session store reachable"), "{logs}");
     }
     assert!(secrets.len() >= 8, "{secrets:?}");
     for (what, secret) in secrets {
