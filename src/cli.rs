@@ -39,6 +39,10 @@ pub enum Command {
         /// Lifetime of the stand-in's access tokens (`expires_in`), e.g. "20s" or "1h".
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         token_lifetime: Duration,
+        /// Show rocketgate's sign-in page (`[pages] sign_in_page = true`) instead of
+        /// redirecting straight to the stand-in.
+        #[arg(long)]
+        sign_in_page: bool,
     },
     /// Validate the configuration and exit 0, or print every problem and exit 1.
     CheckConfig,
@@ -84,7 +88,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         Some(Command::Demo {
             listen,
             token_lifetime,
-        }) => demo(listen, token_lifetime).await,
+            sign_in_page,
+        }) => demo(listen, token_lifetime, sign_in_page).await,
         None => match load(cli.config, &env) {
             Ok(config) => match TcpListener::bind(config.listen).await {
                 Ok(listener) => run_proxy(config, listener).await,
@@ -252,7 +257,22 @@ secure = false
     )
 }
 
-async fn demo(listen: SocketAddr, token_lifetime: Duration) -> ExitCode {
+/// [`demo_config`] plus the demo's own options.
+fn demo_toml(
+    public: SocketAddr,
+    upstream: SocketAddr,
+    provider: SocketAddr,
+    client_secret: &str,
+    sign_in_page: bool,
+) -> String {
+    let mut toml = demo_config(public, upstream, provider, client_secret);
+    if sign_in_page {
+        toml.push_str("\n[pages]\nsign_in_page = true\n");
+    }
+    toml
+}
+
+async fn demo(listen: SocketAddr, token_lifetime: Duration, sign_in_page: bool) -> ExitCode {
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|e| {
             eprintln!("cannot listen on {addr}: {e}");
@@ -286,7 +306,13 @@ async fn demo(listen: SocketAddr, token_lifetime: Duration) -> ExitCode {
     });
     let _provider_task = standin.spawn(provider);
     let _upstream_task = spawn_upstream(upstream);
-    let toml = demo_config(proxy_addr, upstream_addr, provider_addr, &client_secret);
+    let toml = demo_toml(
+        proxy_addr,
+        upstream_addr,
+        provider_addr,
+        &client_secret,
+        sign_in_page,
+    );
     let config = match config::load_from_str(&toml, &HashMap::new()) {
         Ok(config) => config,
         Err(e) => {
@@ -305,8 +331,42 @@ async fn demo(listen: SocketAddr, token_lifetime: Duration) -> ExitCode {
         "    access tokens      expire after {}",
         humantime::format_duration(token_lifetime)
     );
+    if sign_in_page {
+        println!("    sign-in page       shown before the stand-in (--sign-in-page)");
+    }
     println!();
     println!("  Press Ctrl-C to stop.");
     println!();
     run_proxy(config, proxy).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_sign_in_page_flag_turns_the_page_on() {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let cli = Cli::try_parse_from(["rocketgate", "demo", "--sign-in-page"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Demo {
+                sign_in_page: true,
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["rocketgate", "demo"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Demo {
+                sign_in_page: false,
+                ..
+            })
+        ));
+        for on in [false, true] {
+            let toml = demo_toml(addr(4180), addr(1), addr(2), "secret", on);
+            let config = config::load_from_str(&toml, &HashMap::new()).unwrap();
+            assert_eq!(config.pages.sign_in_page, on);
+        }
+    }
 }
