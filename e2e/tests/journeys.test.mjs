@@ -254,11 +254,6 @@ describe('sign-in journeys in headless Chromium', { timeout: 150_000 }, () => {
 
   test(
     'a deep link whose query has an encoded space survives the sign-in page',
-    {
-      todo:
-        'known issue: the sign-in page and "Try again" go through /oauth2/start, which refuses an ' +
-        'rd with decoded whitespace (src/access/redirect.rs), so the user lands on / instead',
-    },
     async () => {
       const demo = demos.signin;
       const link = '/search?q=rocket%20gate';
