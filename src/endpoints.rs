@@ -240,7 +240,7 @@ pub async fn callback(
         Ok(set) => set,
         Err(e) => {
             tracing::warn!(error = %e, "sign-in could not be stored");
-            app.metrics.login(LoginOutcome::ProviderError);
+            app.metrics.login(LoginOutcome::StoreUnavailable);
             return Err(e.into());
         }
     };

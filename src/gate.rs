@@ -91,7 +91,7 @@ pub async fn current(app: &App, cookies: &RequestCookies) -> Result<Option<Curre
             rewrite: loaded.reseal || app.sessions.refresh_rewrites_cookie(),
             ticket: loaded.ticket,
         })),
-        Err(RefreshError::Ended(_)) => Ok(None),
+        Err(RefreshError::Ended(_) | RefreshError::SignedOut) => Ok(None),
         Err(e) => Err(e.into()),
     }
 }

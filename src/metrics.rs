@@ -46,6 +46,7 @@ pub enum LoginOutcome {
     Forbidden,
     InvalidState,
     ProviderError,
+    StoreUnavailable,
 }
 
 impl LoginOutcome {
@@ -56,6 +57,7 @@ impl LoginOutcome {
             LoginOutcome::Forbidden => "forbidden",
             LoginOutcome::InvalidState => "invalid_state",
             LoginOutcome::ProviderError => "provider_error",
+            LoginOutcome::StoreUnavailable => "store_unavailable",
         }
     }
 }

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 
 use crate::metrics::{Metrics, RefreshOutcome};
 use crate::oauth::{OAuthClient, ProviderError};
-use crate::session::redis::RedisStore;
+use crate::session::redis::{LinkError, RedisStore};
 use crate::session::{Session, Ticket};
 
 /// How long a transient failure is remembered before a later request may try again.
@@ -42,6 +42,23 @@ pub enum RefreshError {
     /// session is kept and the refresh is tried again later.
     #[error("Rocketpunch is unavailable for refresh ({0})")]
     Unavailable(String),
+    /// The Redis session store could not be read, written or locked (or another replica's
+    /// refresh did not finish in time): the session is kept and the refresh tried again.
+    #[error("the session store is unavailable for refresh ({0})")]
+    StoreUnavailable(LinkError),
+    /// The session was signed out or revoked while it was being refreshed.
+    #[error("the session was signed out")]
+    SignedOut,
+}
+
+impl RefreshError {
+    /// Whether the session survives this failure and the refresh should be tried again.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            RefreshError::Unavailable(_) | RefreshError::StoreUnavailable(_)
+        )
+    }
 }
 
 /// What a request should carry on with.
@@ -86,7 +103,7 @@ impl moka::Expiry<[u8; 32], Flight> for FlightExpiry {
     ) -> Option<Duration> {
         Some(match flight.result.peek() {
             None => self.running,
-            Some(Err(RefreshError::Unavailable(_))) => TRANSIENT_BACKOFF,
+            Some(Err(e)) if e.is_transient() => TRANSIENT_BACKOFF,
             Some(_) => self.grace,
         })
     }
@@ -192,9 +209,7 @@ impl Refresher {
         }
         match result {
             Ok(session) => Ok(Freshness::Refreshed(session)),
-            Err(RefreshError::Unavailable(_))
-                if session.tokens.expires_at.is_some_and(|at| at > now) =>
-            {
+            Err(e) if e.is_transient() && session.tokens.expires_at.is_some_and(|at| at > now) => {
                 Ok(Freshness::Stale)
             }
             Err(e) => Err(e),
@@ -213,8 +228,8 @@ impl Refresher {
                 let result = refresh(&oauth, session, now, refresh_profile).await;
                 let outcome = match &result {
                     Ok(_) => RefreshOutcome::Ok,
-                    Err(RefreshError::Ended(_)) => RefreshOutcome::Fatal,
-                    Err(RefreshError::Unavailable(_)) => RefreshOutcome::Transient,
+                    Err(e) if e.is_transient() => RefreshOutcome::Transient,
+                    Err(_) => RefreshOutcome::Fatal,
                 };
                 metrics.refresh(outcome, started.elapsed().as_secs_f64());
                 result

@@ -65,10 +65,11 @@ impl RequestError {
             RequestError::Login(LoginError::InvalidState | LoginError::Denied { .. }) => {
                 StatusCode::FORBIDDEN
             }
-            RequestError::Refresh(RefreshError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            RequestError::Refresh(RefreshError::Ended(_)) | RequestError::Unauthenticated => {
-                StatusCode::UNAUTHORIZED
-            }
+            RequestError::Refresh(
+                RefreshError::Unavailable(_) | RefreshError::StoreUnavailable(_),
+            ) => StatusCode::SERVICE_UNAVAILABLE,
+            RequestError::Refresh(RefreshError::Ended(_) | RefreshError::SignedOut)
+            | RequestError::Unauthenticated => StatusCode::UNAUTHORIZED,
             RequestError::Bearer(BearerError::Invalid(_)) => StatusCode::UNAUTHORIZED,
             RequestError::Bearer(BearerError::KeysUnavailable(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -137,7 +138,14 @@ impl RequestError {
                 "Rocketpunch is not answering",
                 "Your session is safe, but it cannot be renewed right now. Please try again in a moment.",
             ),
-            RequestError::Refresh(RefreshError::Ended(_)) | RequestError::Unauthenticated => (
+            RequestError::Refresh(RefreshError::StoreUnavailable(_))
+            | RequestError::Store(StoreError::Unavailable(_)) => (
+                "session_store_unavailable",
+                "Sessions are unavailable",
+                "Your session is safe, but it cannot be read right now. Please try again in a moment.",
+            ),
+            RequestError::Refresh(RefreshError::Ended(_) | RefreshError::SignedOut)
+            | RequestError::Unauthenticated => (
                 "unauthorized",
                 "Sign-in required",
                 "You need to sign in to continue.",
@@ -163,11 +171,6 @@ impl RequestError {
                 "The request could not be forwarded. Please try again.",
             ),
             RequestError::NotFound => ("not_found", "Not found", "There is nothing here."),
-            RequestError::Store(StoreError::Unavailable(_)) => (
-                "session_store_unavailable",
-                "Sessions are unavailable",
-                "Your session is safe, but it cannot be read right now. Please try again in a moment.",
-            ),
             RequestError::Store(StoreError::NotRevocable) => (
                 "not_revocable",
                 "Not available",
@@ -226,7 +229,9 @@ impl RequestError {
                 header::HeaderValue::from_static("Bearer realm=\"rocketgate-admin\""),
             );
         }
-        if let RequestError::Store(StoreError::Unavailable(_)) = self {
+        if let RequestError::Store(StoreError::Unavailable(_))
+        | RequestError::Refresh(RefreshError::StoreUnavailable(_)) = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
@@ -290,6 +295,14 @@ mod tests {
             (RequestError::Unauthenticated, 401),
             (RefreshError::Unavailable("timeout".into()).into(), 503),
             (RefreshError::Ended("invalid_grant".into()).into(), 401),
+            (RefreshError::SignedOut.into(), 401),
+            (
+                RefreshError::StoreUnavailable(crate::session::redis::LinkError::Timeout(
+                    Duration::from_secs(2),
+                ))
+                .into(),
+                503,
+            ),
             (RequestError::Forbidden, 403),
             (RequestError::NotFound, 404),
             (BearerError::Invalid("expired").into(), 401),

@@ -327,7 +327,9 @@ async fn replica(config: &TempFile, listen: SocketAddr) -> tokio::process::Child
 async fn two_processes_share_sessions_and_refresh_each_once() {
     let redis = RedisServer::start().await;
     let (a, b) = (free_port(), free_port());
-    let backends = backends(a, Duration::from_secs(4)).await;
+    // 10 s tokens: due 5 s after issue, and not due again for 5 s after the refresh, however
+    // long 64 requests take on two debug-build processes sharing two cores.
+    let backends = backends(a, Duration::from_secs(10)).await;
     let config = TempFile::new(
         "replicas",
         &format!(
@@ -367,7 +369,7 @@ async fn two_processes_share_sessions_and_refresh_each_once() {
 
     // Both replicas see the token due at once: 64 requests, half on each, one token call.
     backends.standin.reset_stats();
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    tokio::time::sleep(Duration::from_millis(5100)).await;
     let shared = reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -610,4 +612,158 @@ async fn sentinel_mode_finds_the_master_and_keeps_sessions_there() {
     wait_for_status(&client, &stack.url("/ready"), 200, Duration::from_secs(5)).await;
     browser.get(&stack.url("/oauth2/sign_out")).await;
     assert!(sentinel.master.session_keys().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_with_the_right_id_but_another_key_reads_nothing_even_cached() {
+    use base64::Engine as _;
+    let redis = RedisServer::start().await;
+    let stack = Stack::with(redis_options(&redis)).await;
+    let store = stack.app.sessions.redis().expect("redis store").clone();
+    let session = rocketgate::session::Session::new(
+        rocketgate::session::Identity {
+            user: "1001".into(),
+            email: None,
+            preferred_username: None,
+        },
+        rocketgate::session::Tokens {
+            access_token: "secret-access-token".into(),
+            refresh_token: None,
+            expires_at: None,
+            issued_at: None,
+        },
+        rocketgate::session::unix_now(),
+    );
+    let ticket = store.create(&session).await.unwrap();
+    let (found, cached) = store.read(&ticket).await.unwrap();
+    assert!(
+        found.is_some() && cached,
+        "the owner's ticket reads it from the cache"
+    );
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let forged = rocketgate::session::Ticket::decode(&format!(
+        "t1.{}.{}",
+        b64.encode(ticket.id()),
+        b64.encode([7u8; 32])
+    ))
+    .unwrap();
+    let (found, _) = store.read(&forged).await.unwrap();
+    assert!(found.is_none(), "an id alone never reads a session");
+}
+
+/// Redis refuses writes between the token call and storing its result (a failover, a full
+/// disk): the refresh must not be lost or replayed. The replica that refreshed keeps the lock
+/// and stores the tokens once Redis takes writes again; another replica never calls
+/// Rocketpunch with the revoked refresh token, and nobody is signed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refreshed_tokens_redis_will_not_store_are_kept_not_replayed() {
+    let redis = RedisServer::start().await;
+    let shared = |options: Options| {
+        options
+            .env("ROCKETGATE_SESSION__STORE", "redis")
+            .env("ROCKETGATE_SESSION__REDIS_URL", redis.url())
+            .env("ROCKETGATE_SESSION__REDIS_TIMEOUT", "500ms")
+            .env(
+                "ROCKETGATE_COOKIE__SECRET",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            )
+            .env("ROCKETGATE_HEADERS__PASS_ACCESS_TOKEN", "true")
+    };
+    let a = Stack::with(shared(Options {
+        standin: StandInOptions {
+            access_token_ttl: Duration::from_secs(8),
+            ..Default::default()
+        },
+        ..Options::default()
+    }))
+    .await;
+    // Replica B: same Redis, same cookie secret, same Rocketpunch (A's stand-in).
+    let provider = a.provider;
+    let b = Stack::with(
+        shared(Options::default())
+            .env(
+                "ROCKETGATE_PROVIDER__TOKEN_URL",
+                format!("http://{provider}/oauth/token"),
+            )
+            .env(
+                "ROCKETGATE_PROVIDER__PROFILE_URL",
+                format!("http://{provider}/api/v1/profiles/me"),
+            ),
+    )
+    .await;
+    let browser = a.browser();
+    browser.login("/").await;
+    let cookie = browser.cookie_header();
+    let client = a.client();
+    let token = |response: reqwest::Response| async move {
+        let status = response.status();
+        assert_eq!(
+            status,
+            200,
+            "never signed out: {}",
+            response.text().await.unwrap()
+        );
+        let echo: Echo = response.json().await.unwrap();
+        echo.header("x-forwarded-access-token").unwrap().to_owned()
+    };
+    let before = token(api(&client, a.url("/api"), &cookie).await).await;
+    a.standin.reset_stats();
+    tokio::time::sleep(Duration::from_millis(4100)).await; // due (half of 8 s)
+
+    // The profile read after the token call hangs a moment: Redis stops taking writes then.
+    a.standin.set_fault(
+        rocketgate::demo::FaultEndpoint::Profile,
+        Some(rocketgate::demo::Fault::Hang(Duration::from_millis(1500))),
+    );
+    let refreshing = tokio::spawn(
+        client
+            .get(a.url("/api"))
+            .header(ACCEPT, "application/json")
+            .header(COOKIE, &cookie)
+            .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    redis.command(&["CONFIG", "SET", "min-replicas-to-write", "1"]);
+    let fresh = token(refreshing.await.unwrap().unwrap()).await;
+    assert_ne!(fresh, before, "A refreshed and serves the new token");
+    a.standin
+        .set_fault(rocketgate::demo::FaultEndpoint::Profile, None);
+    assert_eq!(a.standin.stats().refresh_token_grants, 1);
+
+    // Meanwhile on B: the old token is still valid, so it is served (or 503): never 401.
+    let during = api(&b.client(), b.url("/api"), &cookie).await;
+    assert!(
+        matches!(during.status().as_u16(), 200 | 503),
+        "{}",
+        during.status()
+    );
+
+    redis.command(&["CONFIG", "SET", "min-replicas-to-write", "0"]);
+    // A's background task stores the tokens and lets go of the lock.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while redis.dump().iter().any(|(k, _)| k.ends_with(":lock")) {
+        assert!(Instant::now() < deadline, "the lock was never released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // B now reads the stored tokens (after its short back-off from the failed attempt, in
+    // which it serves the old token while valid, then 503: never a sign-out).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = api(&b.client(), b.url("/api"), &cookie).await;
+        if response.status() == 503 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        }
+        if token(response).await != before {
+            // A's stored tokens (or, if they came due meanwhile, their own refresh).
+            break;
+        }
+        assert!(Instant::now() < deadline, "B never saw the stored refresh");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let stats = a.standin.stats();
+    assert_eq!(
+        stats.token_calls, stats.refresh_token_grants,
+        "every token call was granted: the revoked refresh token was never replayed"
+    );
 }

@@ -129,7 +129,8 @@ pub enum SessionStoreKind {
 #[derive(Debug)]
 pub struct RedisSettings {
     pub target: RedisTarget,
-    /// From `redis_password_file`; applies to every node (and to sentinels).
+    /// From `redis_password_file`; applies to every Redis server (sentinels are reached with
+    /// the credentials in their own URLs).
     pub password: Option<Secret>,
     /// Prefix of every key rocketgate writes, so one Redis can serve several deployments.
     pub prefix: String,

@@ -41,8 +41,15 @@ impl Ticket {
         hex(&self.id)
     }
 
+    /// The session id: the key of this process's session cache.
     pub fn id(&self) -> [u8; 16] {
         self.id
+    }
+
+    /// A digest of the session key: a cached session is only served to a ticket whose key
+    /// matches the one that opened it, so an id alone never reads a session, cached or not.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        Sha256::digest(self.key).into()
     }
 
     /// The cookie's plaintext (sealed again by the cookie codec before it leaves).

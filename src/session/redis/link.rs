@@ -71,24 +71,27 @@ impl ConnectionLike for Conn {
 }
 
 enum Topology {
-    /// The connection manager reconnects by itself, with backoff.
-    Standalone(ConnectionManager),
-    /// The cluster connection follows slot moves by itself; it is made on first use.
-    Cluster {
-        client: ClusterClient,
-        conn: Mutex<Option<ClusterConnection>>,
+    /// The connection manager reconnects by itself, with backoff, after connection errors.
+    Standalone {
+        client: redis::Client,
+        config: ConnectionManagerConfig,
     },
-    /// The master is asked of the sentinels on first use and again after any connection
-    /// error, so a failover is followed without a restart.
+    /// The cluster connection follows slot moves by itself.
+    Cluster(ClusterClient),
+    /// The master is asked of the sentinels whenever a connection is made, so a failover is
+    /// followed once the old connection is given up.
     Sentinel {
         client: Mutex<SentinelClient>,
-        conn: Mutex<Option<ConnectionManager>>,
-        manager_config: ConnectionManagerConfig,
+        config: ConnectionManagerConfig,
     },
 }
 
 pub struct Link {
     topology: Topology,
+    /// The connection in use; made on first use and made again after a timeout or a lost
+    /// connection (a black-holed or failed-over server never sends a reset, so waiting for
+    /// the client library to notice could take the kernel's TCP timeout, many minutes).
+    slot: Mutex<Option<Conn>>,
     timeout: Duration,
 }
 
@@ -97,7 +100,7 @@ impl Link {
     pub fn new(settings: &RedisSettings) -> Result<Self, LinkError> {
         let timeout = settings.timeout;
         let password = settings.password.as_ref().map(|p| p.expose().to_owned());
-        let manager_config = ConnectionManagerConfig::new()
+        let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(2)
@@ -115,29 +118,26 @@ impl Link {
             })
         };
         let topology = match &settings.target {
-            RedisTarget::Standalone(url) => {
-                let client = redis::Client::open(with_password(url.expose())?)?;
-                Topology::Standalone(ConnectionManager::new_lazy_with_config(
-                    client,
-                    manager_config,
-                )?)
-            }
+            RedisTarget::Standalone(url) => Topology::Standalone {
+                client: redis::Client::open(with_password(url.expose())?)?,
+                config,
+            },
             RedisTarget::Cluster(nodes) => {
                 let infos = nodes
                     .iter()
                     .map(|n| with_password(n.expose()))
                     .collect::<Result<Vec<_>, _>>()?;
-                let client = ClusterClient::builder(infos)
-                    .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .retries(2)
-                    .build()?;
-                Topology::Cluster {
-                    client,
-                    conn: Mutex::new(None),
-                }
+                Topology::Cluster(
+                    ClusterClient::builder(infos)
+                        .connection_timeout(timeout)
+                        .response_timeout(timeout)
+                        .retries(2)
+                        .build()?,
+                )
             }
             RedisTarget::Sentinel { sentinels, master } => {
+                // Sentinels are reached with the URLs as written (credentials included);
+                // the password file is for the Redis servers they point to.
                 let urls: Vec<&str> = sentinels.iter().map(|s| s.expose()).collect();
                 let mut node = SentinelNodeConnectionInfo::default();
                 if let Some(p) = &password {
@@ -156,12 +156,15 @@ impl Link {
                 )?;
                 Topology::Sentinel {
                     client: Mutex::new(client),
-                    conn: Mutex::new(None),
-                    manager_config,
+                    config,
                 }
             }
         };
-        Ok(Self { topology, timeout })
+        Ok(Self {
+            topology,
+            slot: Mutex::new(None),
+            timeout,
+        })
     }
 
     /// Runs one command, bounded by the timeout.
@@ -171,9 +174,7 @@ impl Link {
             let result: Result<T, RedisError> = cmd.query_async(&mut conn).await;
             result.map_err(|e| self.broken(e))
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| LinkError::Timeout(self.timeout))?
+        self.bounded(work).await
     }
 
     /// Runs a Lua script, bounded by the timeout.
@@ -186,9 +187,22 @@ impl Link {
             let result: Result<T, RedisError> = script.invoke_async(&mut conn).await;
             result.map_err(|e| self.broken(e))
         };
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .map_err(|_| LinkError::Timeout(self.timeout))?
+        self.bounded(work).await
+    }
+
+    /// Runs `work` within the timeout; on a timeout the connection is given up, so the next
+    /// command connects afresh (and, with sentinels, asks for the master again).
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, LinkError>>,
+    ) -> Result<T, LinkError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.reset();
+                Err(LinkError::Timeout(self.timeout))
+            }
+        }
     }
 
     /// Whether Redis answers `PING` now.
@@ -202,58 +216,44 @@ impl Link {
     }
 
     async fn conn(&self) -> Result<Conn, LinkError> {
-        match &self.topology {
-            Topology::Standalone(manager) => Ok(Conn::Manager(manager.clone())),
-            Topology::Cluster { client, conn } => {
-                let mut slot = conn.lock().await;
-                if let Some(c) = slot.as_ref() {
-                    return Ok(Conn::Cluster(c.clone()));
-                }
-                let fresh = client.get_async_connection().await?;
-                *slot = Some(fresh.clone());
-                Ok(Conn::Cluster(fresh))
-            }
-            Topology::Sentinel {
-                client,
-                conn,
-                manager_config,
-            } => {
-                let mut slot = conn.lock().await;
-                if let Some(c) = slot.as_ref() {
-                    return Ok(Conn::Manager(c.clone()));
-                }
+        let mut slot = self.slot.lock().await;
+        if let Some(conn) = slot.as_ref() {
+            return Ok(conn.clone());
+        }
+        let fresh = match &self.topology {
+            Topology::Standalone { client, config } => Conn::Manager(
+                ConnectionManager::new_lazy_with_config(client.clone(), config.clone())?,
+            ),
+            Topology::Cluster(client) => Conn::Cluster(client.get_async_connection().await?),
+            Topology::Sentinel { client, config } => {
                 let master = client.lock().await.async_get_client().await?;
-                let manager =
-                    ConnectionManager::new_lazy_with_config(master, manager_config.clone())?;
-                *slot = Some(manager.clone());
-                Ok(Conn::Manager(manager))
+                Conn::Manager(ConnectionManager::new_lazy_with_config(
+                    master,
+                    config.clone(),
+                )?)
             }
+        };
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Gives up the current connection (if no command is making one right now).
+    fn reset(&self) {
+        if let Ok(mut slot) = self.slot.try_lock() {
+            *slot = None;
         }
     }
 
-    /// After a connection-level error, forget a sentinel's master (it may have failed over)
-    /// or a cluster connection that can no longer recover, so the next command starts over.
+    /// After a connection-level error (or a `READONLY` reply from a demoted master), gives
+    /// the connection up so the next command starts over.
     fn broken(&self, error: RedisError) -> LinkError {
         let connection_lost = error.is_io_error()
             || error.is_connection_dropped()
             || error.is_connection_refusal()
             || error.is_timeout()
-            || matches!(error.kind(), redis::ErrorKind::Server(_))
-                && error.code() == Some("READONLY");
+            || error.code() == Some("READONLY");
         if connection_lost {
-            match &self.topology {
-                Topology::Standalone(_) => {}
-                Topology::Cluster { conn, .. } => {
-                    if let Ok(mut slot) = conn.try_lock() {
-                        *slot = None;
-                    }
-                }
-                Topology::Sentinel { conn, .. } => {
-                    if let Ok(mut slot) = conn.try_lock() {
-                        *slot = None;
-                    }
-                }
-            }
+            self.reset();
         }
         error.into()
     }
