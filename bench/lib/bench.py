@@ -538,15 +538,15 @@ def microbenchmarks():
 
 
 def divan_median(text, name):
-    """The median column of a divan row whose name is `name`, in microseconds."""
+    """The median column of the divan row named `name`, in microseconds."""
     units = {"ns": 1e-3, "µs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
+    row = re.compile(
+        r"^[\s│├╰─]*(\S+)\s+([\d.]+ \S+)\s*│\s*([\d.]+ \S+)\s*│\s*([\d.]+) (ns|µs|us|ms|s)\s*│"
+    )
     for line in text.splitlines():
-        cells = [c.strip() for c in line.split("│")]
-        label = re.sub(r"^[\s├╰─│]+", "", cells[0]).strip() if cells else ""
-        if label == name and len(cells) >= 4:
-            m = re.match(r"([\d.]+)\s*(ns|µs|us|ms|s)$", cells[3])
-            if m:
-                return float(m.group(1)) * units[m.group(2)]
+        m = row.match(line)
+        if m and m.group(1) == name:
+            return float(m.group(4)) * units[m.group(5)]
     return None
 
 
