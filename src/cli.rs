@@ -43,6 +43,13 @@ pub enum Command {
         /// redirecting straight to the stand-in.
         #[arg(long)]
         sign_in_page: bool,
+        /// Proxy to this app (e.g. "http://127.0.0.1:8080") instead of the built-in demo app.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<url::Url>,
+        /// Keep sessions in Redis (`session.store = "redis"`) at this URL, e.g.
+        /// "redis://127.0.0.1:6379/0", instead of in the cookie.
+        #[arg(long, value_name = "URL")]
+        redis_url: Option<String>,
     },
     /// Validate the configuration and exit 0, or print every problem and exit 1.
     CheckConfig,
@@ -89,7 +96,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             listen,
             token_lifetime,
             sign_in_page,
-        }) => demo(listen, token_lifetime, sign_in_page).await,
+            upstream,
+            redis_url,
+        }) => {
+            let overrides = demo_overrides(upstream.as_ref(), redis_url.as_deref());
+            demo(listen, token_lifetime, sign_in_page, overrides).await
+        }
         None => match load(cli.config, &env) {
             Ok(config) => match TcpListener::bind(config.listen).await {
                 Ok(listener) => run_proxy(config, listener).await,
@@ -290,7 +302,29 @@ fn demo_toml(
     toml
 }
 
-async fn demo(listen: SocketAddr, token_lifetime: Duration, sign_in_page: bool) -> ExitCode {
+/// `demo --upstream` and `--redis-url` as configuration overrides (the same keys as the
+/// `ROCKETGATE_*` environment variables), applied on top of [`demo_toml`].
+fn demo_overrides(upstream: Option<&url::Url>, redis_url: Option<&str>) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    if let Some(upstream) = upstream {
+        env.insert("ROCKETGATE_UPSTREAM".to_owned(), upstream.to_string());
+    }
+    if let Some(redis_url) = redis_url {
+        env.insert("ROCKETGATE_SESSION__STORE".to_owned(), "redis".to_owned());
+        env.insert(
+            "ROCKETGATE_SESSION__REDIS_URL".to_owned(),
+            redis_url.to_owned(),
+        );
+    }
+    env
+}
+
+async fn demo(
+    listen: SocketAddr,
+    token_lifetime: Duration,
+    sign_in_page: bool,
+    overrides: HashMap<String, String>,
+) -> ExitCode {
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|e| {
             eprintln!("cannot listen on {addr}: {e}");
@@ -323,7 +357,9 @@ async fn demo(listen: SocketAddr, token_lifetime: Duration, sign_in_page: bool) 
         ..StandInOptions::default()
     });
     let _provider_task = standin.spawn(provider);
-    let _upstream_task = spawn_upstream(upstream);
+    // With --upstream the built-in app is not started; its port stays bound but unused.
+    let _upstream_task =
+        (!overrides.contains_key("ROCKETGATE_UPSTREAM")).then(|| spawn_upstream(upstream));
     let toml = demo_toml(
         proxy_addr,
         upstream_addr,
@@ -331,7 +367,7 @@ async fn demo(listen: SocketAddr, token_lifetime: Duration, sign_in_page: bool) 
         &client_secret,
         sign_in_page,
     );
-    let config = match config::load_from_str(&toml, &HashMap::new()) {
+    let config = match config::load_from_str(&toml, &overrides) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("demo configuration refused (a bug): {e}");
@@ -344,7 +380,16 @@ async fn demo(listen: SocketAddr, token_lifetime: Duration, sign_in_page: bool) 
     println!("    Open  http://{proxy_addr}/  and sign in on the Rocketpunch stand-in.");
     println!();
     println!("    stand-in provider  http://{provider_addr}/oauth/authorize");
-    println!("    demo upstream      http://{upstream_addr}/ (direct, no sign-in)");
+    match overrides.get("ROCKETGATE_UPSTREAM") {
+        Some(url) => println!("    upstream           {url} (--upstream)"),
+        None => println!("    demo upstream      http://{upstream_addr}/ (direct, no sign-in)"),
+    }
+    if let Some(redis) = config.session.redis() {
+        println!(
+            "    sessions           {} (--redis-url)",
+            redis.target.describe()
+        );
+    }
     println!(
         "    access tokens      expire after {}",
         humantime::format_duration(token_lifetime)
@@ -386,5 +431,57 @@ mod tests {
             let config = config::load_from_str(&toml, &HashMap::new()).unwrap();
             assert_eq!(config.pages.sign_in_page, on);
         }
+    }
+
+    #[test]
+    fn demo_upstream_flag_replaces_the_demo_app() {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let cli =
+            Cli::try_parse_from(["rocketgate", "demo", "--upstream", "http://127.0.0.1:8081"])
+                .unwrap();
+        let Some(Command::Demo {
+            upstream,
+            redis_url,
+            ..
+        }) = cli.command
+        else {
+            panic!("not the demo command");
+        };
+        assert_eq!(redis_url, None);
+        let env = demo_overrides(upstream.as_ref(), None);
+        let toml = demo_toml(addr(4180), addr(1), addr(2), "secret", false);
+        let config = config::load_from_str(&toml, &env).unwrap();
+        assert_eq!(config.upstream.as_str(), "http://127.0.0.1:8081/");
+        assert!(config.session.redis().is_none());
+        // Without the flag the built-in app's address stays.
+        let config = config::load_from_str(&toml, &demo_overrides(None, None)).unwrap();
+        assert_eq!(config.upstream.as_str(), "http://127.0.0.1:1/");
+        assert!(Cli::try_parse_from(["rocketgate", "demo", "--upstream", "not a url"]).is_err());
+    }
+
+    #[test]
+    fn demo_redis_url_flag_keeps_sessions_in_redis() {
+        let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let cli = Cli::try_parse_from([
+            "rocketgate",
+            "demo",
+            "--redis-url",
+            "redis://127.0.0.1:6390/0",
+        ])
+        .unwrap();
+        let Some(Command::Demo {
+            upstream,
+            redis_url,
+            ..
+        }) = cli.command
+        else {
+            panic!("not the demo command");
+        };
+        assert_eq!(upstream, None);
+        let env = demo_overrides(None, redis_url.as_deref());
+        let toml = demo_toml(addr(4180), addr(1), addr(2), "secret", false);
+        let config = config::load_from_str(&toml, &env).unwrap();
+        let redis = config.session.redis().expect("redis store");
+        assert_eq!(redis.target.describe(), "redis redis://127.0.0.1:6390");
     }
 }
