@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::app::App;
-use crate::config::{self, Config, LogFormat};
+use crate::config::{self, Config};
 use crate::demo::{StandIn, StandInOptions, spawn_upstream};
 use crate::server;
 
@@ -135,38 +135,9 @@ fn load(path: Option<PathBuf>, env: &HashMap<String, String>) -> Result<Config, 
     })
 }
 
-/// Logs go to stdout through a background writer thread: a request never waits on a slow
-/// log pipe, and escape codes are only used when stdout is a terminal (never in log files).
-/// The guard flushes what is still queued when it is dropped at exit.
-fn init_logging(format: LogFormat) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use std::io::IsTerminal as _;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ROCKETGATE_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let ansi = std::io::stdout().is_terminal();
-    // Not lossy: when the queue is full, requests wait for the log rather than lose lines.
-    // Buffered: the writer thread flushes after each batch it drains, so a busy proxy writes
-    // many lines per system call instead of one.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stdout(),
-        ));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(writer);
-    let installed = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-    installed.ok().map(|()| guard)
-}
-
 /// Logs the effective configuration (never a secret) and serves until SIGTERM/SIGINT.
 pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
-    let _log_guard = init_logging(config.log_format);
+    let _log_guard = crate::logging::init(config.log_format);
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
         upstream = %config.upstream,

@@ -18,6 +18,7 @@ pub mod endpoints;
 pub mod forwarded;
 pub mod gate;
 pub mod identity;
+pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;

@@ -11,10 +11,7 @@ fn main() -> ExitCode {
         eprintln!("a TLS crypto provider was already installed");
     }
     let cli = rocketgate::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match runtime_builder().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cannot start the async runtime: {e}");
@@ -22,4 +19,16 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(rocketgate::cli::run(cli))
+}
+
+/// One core (a `taskset`, or a container limited to one CPU): a single-threaded runtime, so
+/// no request pays for cross-thread wake-ups and work stealing it cannot use. More cores, or
+/// `TOKIO_WORKER_THREADS` set: the multi-threaded runtime.
+fn runtime_builder() -> tokio::runtime::Builder {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores == 1 && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    }
 }
