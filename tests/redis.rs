@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, AUTHORIZATION, COOKIE, SET_COOKIE};
 use rocketgate::cli;
 use rocketgate::demo::{StandIn, StandInOptions, spawn_upstream};
-use support::process::{TempFile, command, drain, free_port, plain_client, run, wait_for_status};
+use support::process::{
+    TempFile, command, command_on_one_core, drain, free_port, plain_client, run, wait_for_status,
+};
 use support::redis::{RedisCluster, RedisSentinel, RedisServer};
 use support::{Browser, Echo, Options, Stack, init_crypto};
 use tokio::net::TcpListener;
@@ -296,8 +298,15 @@ async fn backends(public: SocketAddr, token_ttl: Duration) -> Backends {
 }
 
 /// A proxy process listening on `listen`, configured by `config`; waits for `/ping`.
-async fn replica(config: &TempFile, listen: SocketAddr) -> tokio::process::Child {
-    let mut child = command(&["--config", config.0.to_str().unwrap()])
+/// `one_core`: pinned to one CPU, so it runs the single-threaded runtime.
+async fn replica(config: &TempFile, listen: SocketAddr, one_core: bool) -> tokio::process::Child {
+    let args = ["--config", config.0.to_str().unwrap()];
+    let mut command = if one_core {
+        command_on_one_core(&args)
+    } else {
+        command(&args)
+    };
+    let mut child = command
         .env("ROCKETGATE_LISTEN", listen.to_string())
         .spawn()
         .expect("spawn rocketgate");
@@ -338,8 +347,9 @@ async fn two_processes_share_sessions_and_refresh_each_once() {
             redis.url()
         ),
     );
-    let mut first = replica(&config, a).await;
-    let mut second = replica(&config, b).await;
+    // One multi-threaded process and one on a single core (the single-threaded runtime).
+    let mut first = replica(&config, a, false).await;
+    let mut second = replica(&config, b, true).await;
     let (out_a, err_a) = (drain(first.stdout.take()), drain(first.stderr.take()));
     let (out_b, err_b) = (drain(second.stdout.take()), drain(second.stderr.take()));
     let client = plain_client();
@@ -425,7 +435,7 @@ async fn redis_unreachable_at_start_is_not_ready_then_recovers_without_a_restart
             ),
         ),
     );
-    let mut child = replica(&config, proxy).await;
+    let mut child = replica(&config, proxy, true).await;
     let stderr = drain(child.stderr.take());
     let stdout = drain(child.stdout.take());
     let client = plain_client();

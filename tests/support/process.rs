@@ -49,7 +49,18 @@ pub fn free_port() -> SocketAddr {
 /// The binary with a clean environment for rocketgate: nothing inherited from the test
 /// runner's environment can override the config file.
 pub fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(BIN);
+    clean(Command::new(BIN), args)
+}
+
+/// The binary pinned to one CPU with `taskset`, as in a container limited to one core: it then
+/// runs tokio's single-threaded runtime, which the tests must exercise too.
+pub fn command_on_one_core(args: &[&str]) -> Command {
+    let mut taskset = Command::new("taskset");
+    taskset.args(["-c", "0", BIN]);
+    clean(taskset, args)
+}
+
+fn clean(mut command: Command, args: &[&str]) -> Command {
     command.args(args);
     for (key, _) in std::env::vars() {
         if key.starts_with("ROCKETGATE_") || key.starts_with("RP_") {
