@@ -437,6 +437,35 @@ def login(kind, port, creds=None):
 # ---------------------------------------------------------------- measuring one target
 
 
+def open_connections_rss(port, cookie, n, pid):
+    """VmRSS with `n` keep-alive connections open, each having made one authenticated request
+    (as browsers keep them between clicks)."""
+    request = (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
+    ).encode()
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(request)
+            socks.append(s)
+        for s in socks:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(65536)
+                if not chunk:
+                    die("a connection closed before its response while measuring open connections")
+                data += chunk
+        time.sleep(0.5)
+        return status_kib(tree(pid), "VmRSS")
+    finally:
+        for s in socks:
+            s.close()
+        time.sleep(0.5)
+
+
 def measure(key, proc, port, cookie, logs, opts, workdir):
     """Warm-up, `repeats` fixed-duration runs at `connections`, then 1,000 connections."""
     what = f"({key}) {TARGETS[key]}"
@@ -472,6 +501,9 @@ def measure(key, proc, port, cookie, logs, opts, workdir):
             f"p99 {r['p99_us'] / 1000:.2f} ms, CPU {r['cpu_util'] * 100:.0f}%"
         )
     result["peak_rss_kib"] = status_kib(tree(pid), "VmHWM")
+    # After the 64-connection runs (so their peak is their own), before the load at 1,000.
+    result["rss_open_kib"] = open_connections_rss(port, cookie, 1000, pid)
+    log(f"{what}: RSS with 1,000 open connections {result['rss_open_kib'] / 1024:.1f} MiB")
     sampler = RssSampler(pid, 0.5)
     sampler.start()
     r = wrk(port, cookie, 1000, opts.conn1000, workdir, timeout="10s")
@@ -669,15 +701,15 @@ def render(run):
     w(
         "| target | req/s | vs (b) nginx | vs (e) oauth2-proxy | p50 ms | p99 ms | max ms "
         "| p99 added over (a) ms | proxy CPU s / 100k req | req per proxy CPU-s | proxy CPU busy | idle RSS MiB "
-        "| peak RSS MiB (64 conns) | max RSS MiB @ 1,000 conns |"
+        "| RSS MiB, 1,000 open conns | peak RSS MiB (64 conns) | max RSS MiB, 1,000 conns under load |"
     )
-    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    w("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for key in sorted(res):
         r = res[key]
         direct = key == "a"
         w(
             "| ({k}) {name} | {rps:,.0f} | {vb} | {ve} | {p50} | {p99} | {mx} | {added} | {cpu} | {eff} | {busy} "
-            "| {idle} | {peak} | {c1000} |".format(
+            "| {idle} | {open} | {peak} | {c1000} |".format(
                 k=key,
                 name=r["name"],
                 rps=r["rps"],
@@ -691,6 +723,7 @@ def render(run):
                 eff="—" if direct else f"{r['rps_per_cpu']:,.0f}",
                 busy="—" if direct else f"{r['cpu_util'] * 100:.0f}%",
                 idle="—" if direct else mib(r["idle_rss_kib"]),
+                open="—" if direct or "rss_open_kib" not in r else mib(r["rss_open_kib"]),
                 peak="—" if direct else mib(r["peak_rss_kib"]),
                 c1000="—" if direct else mib(r["rss_1000_kib"]),
             )
@@ -732,7 +765,9 @@ def render(run):
             rows.append((f"({key}) p99 added over direct ≤ 1 ms at {s['connections']} connections", f"{added:+.2f} ms ({fmt_ms(r['p99_us'])} vs {fmt_ms(a['p99_us'])})", added <= 1.0))
     if c:
         rows.append(("RSS ≤ 20 MiB idle", f"{mib(c['idle_rss_kib'])} MiB", c["idle_rss_kib"] <= 20 * 1024))
-        rows.append(("RSS ≤ 64 MiB with 1,000 open connections", f"{mib(c['rss_1000_kib'])} MiB (under load)", c["rss_1000_kib"] <= 64 * 1024))
+        if "rss_open_kib" in c:
+            rows.append(("RSS ≤ 64 MiB with 1,000 open connections", f"{mib(c['rss_open_kib'])} MiB (open, idle keep-alive)", c["rss_open_kib"] <= 64 * 1024))
+        rows.append(("RSS ≤ 64 MiB with 1,000 connections under full load", f"{mib(c['rss_1000_kib'])} MiB", c["rss_1000_kib"] <= 64 * 1024))
     if run.get("micro_open_cold_us") is not None:
         v = run["micro_open_cold_us"]
         rows.append(("session open ≤ 5 µs (cold: AES-GCM + JSON)", f"{v:.2f} µs", v <= 5.0))
