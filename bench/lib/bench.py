@@ -889,12 +889,19 @@ def main():
     ap.add_argument("--rocketgate-log", help="ROCKETGATE_LOG for (c)/(d), e.g. warn (default: info, as shipped)")
     ap.add_argument("--perf", type=int, default=0, metavar="S",
                     help="also profile rocketgate (c) with perf record for S seconds under load")
-    ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--results", help="where YYYY-MM-DD.md goes (default bench/results; "
+                    "with --smoke a temporary directory, so smoke runs never touch the record)")
     opts = ap.parse_args()
     opts.warmup, opts.conn1000 = 2, 5
     if opts.smoke:
         opts.duration, opts.repeats, opts.warmup, opts.conn1000, opts.micro = 2, 1, 1, 2, False
         opts.soak = min(opts.soak, 10)
+    if not opts.results:
+        opts.results = (
+            os.path.join(tempfile.gettempdir(), "rocketgate-bench-smoke")
+            if opts.smoke
+            else str(ROOT / "bench" / "results")
+        )
     ROCKETGATE_BINARY[0] = opts.rocketgate
     ROCKETGATE_LOG[0] = opts.rocketgate_log
     if "e" in opts.targets and not opts.oauth2_proxy:
