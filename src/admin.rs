@@ -4,13 +4,13 @@
 //! Off unless `admin.token` is set; the token is compared in constant time and the answer to
 //! a wrong token is the same as to a missing one.
 
-use http::header::{self, HeaderValue};
+use http::header;
 use http::{Method, Request, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::App;
-use crate::body::{self, Body};
+use crate::body::Body;
 use crate::respond::RequestError;
 
 /// `POST /oauth2/admin/revoke?user=ID` with `Authorization: Bearer <admin.token>`: deletes
@@ -34,16 +34,9 @@ pub async fn revoke(app: &App, req: &Request<impl Sized>) -> Result<Response<Bod
         ))?;
     let revoked = app.sessions.revoke_user(&user).await?;
     tracing::info!(%user, revoked, "sessions revoked through the admin endpoint");
-    let json = serde_json::json!({ "user": user, "revoked": revoked });
-    let mut response = Response::new(body::full(json.to_string()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+    Ok(crate::pages::json(
+        &serde_json::json!({ "user": user, "revoked": revoked }),
+    ))
 }
 
 fn bearer_matches(req: &Request<impl Sized>, token: &str) -> bool {

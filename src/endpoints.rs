@@ -291,19 +291,11 @@ pub async fn userinfo(
         ));
     }
     let id = &current.session.identity;
-    let json = serde_json::json!({
+    let mut response = crate::pages::json(&serde_json::json!({
         "user": id.user,
         "email": id.email,
         "preferred_username": id.preferred_username,
-    });
-    let mut response = Response::new(body::full(json.to_string()));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }));
     response
         .extensions_mut()
         .insert(LoggedUser(id.user.clone()));

@@ -6,7 +6,8 @@
 //! to an in-memory buffer (no system call, no wake-up) and a background thread writes the
 //! buffer out every [`FLUSH_EVERY`]; a buffer that grows past [`FLUSH_AT`] is written at once by
 //! whoever filled it, so memory stays bounded and a flood of lines slows requests down rather
-//! than being dropped. [`LogGuard`] writes what is left when the process ends normally.
+//! than being dropped. [`LogGuard`] writes what is left when the process ends normally
+//! (SIGTERM included); a SIGKILL loses at most the last [`FLUSH_EVERY`] of lines.
 
 use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};

@@ -15,7 +15,7 @@ use support::process::{
     TempFile, command, command_on_one_core, drain, free_port, plain_client, run, wait_for_status,
 };
 use support::redis::{RedisCluster, RedisSentinel, RedisServer};
-use support::{Browser, Echo, Options, Stack, init_crypto};
+use support::{Browser, Echo, Options, Stack, api_get, init_crypto};
 use tokio::net::TcpListener;
 
 const REDIS_PASSWORD: &str = "hunter2-redis-password";
@@ -25,16 +25,6 @@ fn redis_options(redis: &RedisServer) -> Options {
     Options::default()
         .env("ROCKETGATE_SESSION__STORE", "redis")
         .env("ROCKETGATE_SESSION__REDIS_URL", redis.url())
-}
-
-async fn api(client: &reqwest::Client, url: String, cookie: &str) -> reqwest::Response {
-    client
-        .get(url)
-        .header(ACCEPT, "application/json")
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn user_seen(response: reqwest::Response) -> String {
@@ -47,7 +37,7 @@ async fn user_seen(response: reqwest::Response) -> String {
 async fn wait_until_signed_out(client: &reqwest::Client, url: &str, cookie: &str, bound: Duration) {
     let deadline = Instant::now() + bound;
     loop {
-        let status = api(client, url.to_owned(), cookie).await.status();
+        let status = api_get(client, url.to_owned(), cookie).await.status();
         if status == 401 {
             return;
         }
@@ -104,14 +94,17 @@ async fn sign_out_kills_a_copied_cookie_at_once() {
     let stolen = browser.cookie_header();
     let client = stack.client();
     assert_eq!(
-        user_seen(api(&client, stack.url("/api"), &stolen).await).await,
+        user_seen(api_get(&client, stack.url("/api"), &stolen).await).await,
         "1001"
     );
 
     let out = browser.get(&stack.url("/oauth2/sign_out")).await;
     assert_eq!(out.status(), 302);
     assert!(redis.session_keys().is_empty(), "deleted server-side");
-    assert_eq!(api(&client, stack.url("/api"), &stolen).await.status(), 401);
+    assert_eq!(
+        api_get(&client, stack.url("/api"), &stolen).await.status(),
+        401
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +164,7 @@ async fn sessions_revoke_cli_ends_every_session_of_one_user() {
     )
     .await;
     assert_eq!(
-        user_seen(api(&client, url.clone(), &other.cookie_header()).await).await,
+        user_seen(api_get(&client, url.clone(), &other.cookie_header()).await).await,
         "1002"
     );
     assert_eq!(redis.session_keys().len(), 1);
@@ -241,7 +234,7 @@ async fn the_admin_endpoint_revokes_with_the_right_token_only() {
         .unwrap();
     assert_eq!(no_user.status(), 400);
     assert_eq!(
-        user_seen(api(&client, stack.url("/api"), &cookie).await).await,
+        user_seen(api_get(&client, stack.url("/api"), &cookie).await).await,
         "1001"
     );
 
@@ -254,7 +247,10 @@ async fn the_admin_endpoint_revokes_with_the_right_token_only() {
     assert_eq!(done.status(), 200);
     let body: serde_json::Value = done.json().await.unwrap();
     assert_eq!(body, serde_json::json!({"user": "1001", "revoked": 1}));
-    assert_eq!(api(&client, stack.url("/api"), &cookie).await.status(), 401);
+    assert_eq!(
+        api_get(&client, stack.url("/api"), &cookie).await.status(),
+        401
+    );
 
     // Without admin.token the path does not exist.
     let plain = Stack::with(redis_options(&redis)).await;
@@ -308,6 +304,7 @@ async fn replica(config: &TempFile, listen: SocketAddr, one_core: bool) -> tokio
     };
     let mut child = command
         .env("ROCKETGATE_LISTEN", listen.to_string())
+        .env("ROCKETGATE_SHUTDOWN_DELAY", "0s")
         .spawn()
         .expect("spawn rocketgate");
     let client = plain_client();
@@ -373,7 +370,7 @@ async fn two_processes_share_sessions_and_refresh_each_once() {
     browser.login("/").await;
     let cookie = browser.cookie_header();
     assert_eq!(
-        user_seen(api(&client, format!("http://{b}/api"), &cookie).await).await,
+        user_seen(api_get(&client, format!("http://{b}/api"), &cookie).await).await,
         "1001"
     );
 
@@ -481,8 +478,17 @@ async fn redis_unreachable_at_start_is_not_ready_then_recovers_without_a_restart
     assert_eq!(page.status(), 200);
     assert_eq!(redis.session_keys().len(), 1);
 
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    // SIGTERM, not SIGKILL: log lines are written in batches, and only a normal exit flushes
+    // the last one.
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    let exited = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    assert!(
+        exited.is_ok_and(|s| s.is_ok_and(|s| s.success())),
+        "clean exit"
+    );
     let log = format!("{}{}", stdout.await.unwrap(), stderr.await.unwrap());
     assert!(
         log.contains("Redis session store unreachable"),
@@ -510,13 +516,13 @@ async fn losing_redis_while_serving_is_503_never_a_logout_and_it_recovers() {
     let client = stack.client();
     let url = stack.url("/api");
     assert_eq!(
-        user_seen(api(&client, url.clone(), &cookie).await).await,
+        user_seen(api_get(&client, url.clone(), &cookie).await).await,
         "1001"
     );
 
     redis.kill();
     tokio::time::sleep(Duration::from_millis(200)).await; // past session.cache_ttl
-    let during = api(&client, url.clone(), &cookie).await;
+    let during = api_get(&client, url.clone(), &cookie).await;
     assert_eq!(during.status(), 503);
     assert!(
         during.headers().get_all(SET_COOKIE).iter().next().is_none(),
@@ -541,7 +547,7 @@ async fn losing_redis_while_serving_is_503_never_a_logout_and_it_recovers() {
     redis.restart().await;
     wait_for_status(&client, &stack.url("/ready"), 200, Duration::from_secs(10)).await;
     assert_eq!(
-        user_seen(api(&client, url, &cookie).await).await,
+        user_seen(api_get(&client, url, &cookie).await).await,
         "1001",
         "same session"
     );
@@ -576,7 +582,7 @@ async fn cluster_mode_signs_in_refreshes_and_signs_out() {
     tokio::time::sleep(Duration::from_millis(3100)).await;
     for cookie in &cookies {
         assert_eq!(
-            user_seen(api(&client, url.clone(), cookie).await).await,
+            user_seen(api_get(&client, url.clone(), cookie).await).await,
             "1001"
         );
     }
@@ -594,7 +600,7 @@ async fn cluster_mode_signs_in_refreshes_and_signs_out() {
     let body: serde_json::Value = revoked.json().await.unwrap();
     assert_eq!(body["revoked"], 4);
     assert!(cluster.session_keys().is_empty());
-    assert_eq!(api(&client, url, &cookies[0]).await.status(), 401);
+    assert_eq!(api_get(&client, url, &cookies[0]).await.status(), 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,7 +622,7 @@ async fn sentinel_mode_finds_the_master_and_keeps_sessions_there() {
     let client = stack.client();
     let cookie = browser.cookie_header();
     assert_eq!(
-        user_seen(api(&client, stack.url("/api"), &cookie).await).await,
+        user_seen(api_get(&client, stack.url("/api"), &cookie).await).await,
         "1001"
     );
     wait_for_status(&client, &stack.url("/ready"), 200, Duration::from_secs(5)).await;
@@ -716,7 +722,7 @@ async fn refreshed_tokens_redis_will_not_store_are_kept_not_replayed() {
         let echo: Echo = response.json().await.unwrap();
         echo.header("x-forwarded-access-token").unwrap().to_owned()
     };
-    let before = token(api(&client, a.url("/api"), &cookie).await).await;
+    let before = token(api_get(&client, a.url("/api"), &cookie).await).await;
     a.standin.reset_stats();
     tokio::time::sleep(Duration::from_millis(4100)).await; // due (half of 8 s)
 
@@ -741,7 +747,7 @@ async fn refreshed_tokens_redis_will_not_store_are_kept_not_replayed() {
     assert_eq!(a.standin.stats().refresh_token_grants, 1);
 
     // Meanwhile on B: the old token is still valid, so it is served (or 503): never 401.
-    let during = api(&b.client(), b.url("/api"), &cookie).await;
+    let during = api_get(&b.client(), b.url("/api"), &cookie).await;
     assert!(
         matches!(during.status().as_u16(), 200 | 503),
         "{}",
@@ -759,7 +765,7 @@ async fn refreshed_tokens_redis_will_not_store_are_kept_not_replayed() {
     // which it serves the old token while valid, then 503: never a sign-out).
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let response = api(&b.client(), b.url("/api"), &cookie).await;
+        let response = api_get(&b.client(), b.url("/api"), &cookie).await;
         if response.status() == 503 {
             tokio::time::sleep(Duration::from_millis(250)).await;
             continue;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::header::{ACCEPT, COOKIE};
 use rocketgate::demo::{Fault, FaultEndpoint, StandInOptions};
-use support::{Echo, Options, Stack, location, set_cookies};
+use support::{Options, Stack, location, set_cookies, token_seen};
 
 /// Access tokens of 4 s: the refresh window is then 2 s (half the lifetime), so a session is
 /// due 2–3 s after it was issued and not due again for at least a second after a refresh.
@@ -30,28 +30,12 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .map(|c| c.split(';').next().unwrap().to_owned())
 }
 
-async fn api(stack: &Stack, cookie: &str) -> reqwest::Response {
-    stack
-        .client()
-        .get(stack.url("/api"))
-        .header(ACCEPT, "application/json")
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn token_seen(response: reqwest::Response) -> String {
-    let echo: Echo = response.json().await.unwrap();
-    echo.header("x-forwarded-access-token").unwrap().to_owned()
-}
-
 /// Signs in and returns the session `Cookie` header and the access token the upstream saw.
 async fn signed_in(stack: &Stack) -> (String, String) {
     let browser = stack.browser();
     browser.login("/").await;
     let cookie = browser.cookie_header();
-    let token = token_seen(api(stack, &cookie).await).await;
+    let token = token_seen(stack.api(&cookie).await).await;
     (cookie, token)
 }
 
@@ -63,7 +47,7 @@ async fn no_refresh_outside_the_window() {
         Stack::with(Options::default().env("ROCKETGATE_HEADERS__PASS_ACCESS_TOKEN", "true")).await;
     let (cookie, token) = signed_in(&stack).await;
     for _ in 0..5 {
-        let response = api(&stack, &cookie).await;
+        let response = stack.api(&cookie).await;
         assert!(session_cookie(&response).is_none(), "no cookie re-issued");
         assert_eq!(token_seen(response).await, token);
     }
@@ -77,7 +61,7 @@ async fn refresh_inside_the_window_reissues_the_cookie_and_rereads_the_profile()
     assert_eq!(stack.standin.stats().refresh_token_grants, 0);
     tokio::time::sleep(DUE).await;
 
-    let response = api(&stack, &cookie).await;
+    let response = stack.api(&cookie).await;
     assert_eq!(response.status(), 200);
     let new_cookie = session_cookie(&response).expect("refreshed cookie");
     let new_token = token_seen(response).await;
@@ -89,7 +73,7 @@ async fn refresh_inside_the_window_reissues_the_cookie_and_rereads_the_profile()
     assert_eq!(stats.refresh_token_grants, 1);
     assert_eq!(stats.profile_calls, 2, "profile re-read on refresh");
 
-    let again = api(&stack, &new_cookie).await;
+    let again = stack.api(&new_cookie).await;
     assert!(session_cookie(&again).is_none());
     assert_eq!(token_seen(again).await, new_token);
     assert_eq!(stack.standin.stats().refresh_token_grants, 1);
@@ -101,7 +85,7 @@ async fn refresh_profile_can_be_turned_off() {
         Stack::with(short_tokens().env("ROCKETGATE_SESSION__REFRESH_PROFILE", "false")).await;
     let (cookie, _) = signed_in(&stack).await;
     tokio::time::sleep(DUE).await;
-    assert_eq!(api(&stack, &cookie).await.status(), 200);
+    assert_eq!(stack.api(&cookie).await.status(), 200);
     let stats = stack.standin.stats();
     assert_eq!((stats.refresh_token_grants, stats.profile_calls), (1, 1));
 }
@@ -183,7 +167,7 @@ async fn a_client_disconnecting_mid_refresh_does_not_cause_a_second_call() {
         .send()
         .await;
     assert!(impatient.is_err(), "the first client gave up");
-    let patient = api(&stack, &cookie).await;
+    let patient = stack.api(&cookie).await;
     assert_eq!(patient.status(), 200);
     assert!(session_cookie(&patient).is_some());
     let stats = stack.standin.stats();
@@ -199,11 +183,11 @@ async fn the_old_cookie_works_in_the_grace_window_then_the_session_ends() {
     let stack = Stack::with(short_tokens().env("ROCKETGATE_SESSION__ROTATION_GRACE", "2s")).await;
     let (old_cookie, _) = signed_in(&stack).await;
     tokio::time::sleep(DUE).await;
-    let first = api(&stack, &old_cookie).await;
+    let first = stack.api(&old_cookie).await;
     let new_token = token_seen(first).await;
 
     // A second tab still sends the old cookie: served with the new tokens, given the new cookie.
-    let late = api(&stack, &old_cookie).await;
+    let late = stack.api(&old_cookie).await;
     assert_eq!(late.status(), 200);
     assert!(session_cookie(&late).is_some());
     assert_eq!(token_seen(late).await, new_token);
@@ -220,7 +204,7 @@ async fn the_old_cookie_works_in_the_grace_window_then_the_session_ends() {
 
     // After the grace window the old cookie's refresh token is revoked: the session is over.
     tokio::time::sleep(Duration::from_millis(2300)).await;
-    let api_after = api(&stack, &old_cookie).await;
+    let api_after = stack.api(&old_cookie).await;
     assert_eq!(api_after.status(), 401);
     assert!(
         set_cookies(&api_after)
@@ -250,7 +234,7 @@ async fn a_revoked_refresh_token_sends_browsers_to_login_and_apis_get_401() {
             .iter()
             .any(|c| c.starts_with("_rocketgate=") && c.contains("Max-Age=0"))
     );
-    let json = api(&stack, &cookie).await;
+    let json = stack.api(&cookie).await;
     assert_eq!(json.status(), 401);
     assert!(
         set_cookies(&json)
@@ -281,12 +265,12 @@ async fn an_outage_never_logs_anyone_out() {
     tokio::time::sleep(Duration::from_millis(3500)).await;
 
     // Due but still valid: served with the old token, no cookie change.
-    let served = api(&stack, &cookie).await;
+    let served = stack.api(&cookie).await;
     assert_eq!(served.status(), 200);
     assert!(set_cookies(&served).is_empty());
     assert_eq!(token_seen(served).await, old_token);
     // Not retried on every request: the failure is remembered for a backoff.
-    assert_eq!(api(&stack, &cookie).await.status(), 200);
+    assert_eq!(stack.api(&cookie).await.status(), 200);
     assert_eq!(
         stack.standin.stats().token_calls,
         2,
@@ -295,7 +279,7 @@ async fn an_outage_never_logs_anyone_out() {
 
     // Expired and Rocketpunch still down: 503, the session is kept.
     tokio::time::sleep(Duration::from_millis(2600)).await;
-    let down = api(&stack, &cookie).await;
+    let down = stack.api(&cookie).await;
     assert_eq!(down.status(), 503);
     assert!(
         set_cookies(&down).is_empty(),
@@ -318,7 +302,7 @@ async fn an_outage_never_logs_anyone_out() {
     stack.standin.set_fault(FaultEndpoint::Token, None);
     let mut recovered = None;
     for _ in 0..40 {
-        let response = api(&stack, &cookie).await;
+        let response = stack.api(&cookie).await;
         if response.status() == 200 {
             recovered = Some(response);
             break;
@@ -357,10 +341,10 @@ async fn the_absolute_lifetime_ends_a_session_that_could_still_refresh() {
     )
     .await;
     let (cookie, _) = signed_in(&stack).await;
-    assert_eq!(api(&stack, &cookie).await.status(), 200);
+    assert_eq!(stack.api(&cookie).await.status(), 200);
     tokio::time::sleep(Duration::from_millis(2100)).await;
     // A client that ignores Max-Age and keeps sending the cookie is still refused.
-    let after = api(&stack, &cookie).await;
+    let after = stack.api(&cookie).await;
     assert_eq!(after.status(), 401);
     assert!(
         set_cookies(&after)
@@ -383,7 +367,7 @@ async fn a_refreshed_cookie_reaches_the_browser_even_when_the_upstream_fails() {
     assert_eq!(landing.status(), 502);
     let cookie = browser.cookie_header();
     tokio::time::sleep(DUE).await;
-    let failed = api(&stack, &cookie).await;
+    let failed = stack.api(&cookie).await;
     assert_eq!(failed.status(), 502);
     assert!(
         session_cookie(&failed).is_some(),
@@ -417,7 +401,7 @@ async fn a_refresh_slower_than_the_grace_window_is_still_joined_not_replayed() {
     };
     // Well past rotation_grace, while the first refresh is still waiting on Rocketpunch.
     tokio::time::sleep(Duration::from_millis(1600)).await;
-    let second = api(&stack, &cookie).await;
+    let second = stack.api(&cookie).await;
     assert_eq!(second.status(), 200);
     assert_eq!(first.await.unwrap().status(), 200);
     let stats = stack.standin.stats();

@@ -14,7 +14,7 @@ use rocketgate::app::App;
 use rocketgate::demo::StandInOptions;
 use rocketgate::session::{Identity, RequestCookies, Session, Tokens, unix_now};
 use support::redis::RedisServer;
-use support::{Echo, Options, Stack, location};
+use support::{Options, Stack, location, token_seen};
 
 const K1: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 const K2: &str = "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA=";
@@ -281,23 +281,6 @@ fn short_tokens() -> Options {
 
 const DUE: Duration = Duration::from_millis(3100);
 
-async fn api(stack: &Stack, cookie: &str) -> reqwest::Response {
-    stack
-        .client()
-        .get(stack.url("/api"))
-        .header(ACCEPT, "application/json")
-        .header(COOKIE, cookie)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn token_seen(response: reqwest::Response) -> String {
-    assert_eq!(response.status(), 200);
-    let echo: Echo = response.json().await.unwrap();
-    echo.header("x-forwarded-access-token").unwrap().to_owned()
-}
-
 async fn sign_in_refresh_and_sign_out_over_http(store: Store) {
     let f = Fixture::new(store).await;
     let stack = f.stack(short_tokens()).await;
@@ -381,13 +364,13 @@ async fn a_refused_refresh_ends_the_session(store: Store) {
     let cookie = browser.cookie_header();
     stack.standin.revoke_user("1001");
     tokio::time::sleep(DUE).await;
-    let refused = api(&stack, &cookie).await;
+    let refused = stack.api(&cookie).await;
     assert_eq!(refused.status(), 401);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "unauthorized", "{body}");
     // The same cookie again: still over, and no second token call replaying a dead grant.
     let grants = stack.standin.stats().refresh_token_grants;
-    assert_eq!(api(&stack, &cookie).await.status(), 401);
+    assert_eq!(stack.api(&cookie).await.status(), 401);
     assert_eq!(stack.standin.stats().refresh_token_grants, grants);
 }
 

@@ -205,9 +205,14 @@ fn html_response(status: StatusCode, html: String) -> Response<Body> {
 
 /// A small JSON error for API clients: `{"error": code, "message": text}`.
 pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
-    let text = serde_json::json!({ "error": code, "message": message }).to_string();
-    let mut response = Response::new(body::full(text));
+    let mut response = json(&serde_json::json!({ "error": code, "message": message }));
     *response.status_mut() = status;
+    response
+}
+
+/// A JSON answer that no cache keeps (it is about one user or one admin action).
+pub fn json(value: &serde_json::Value) -> Response<Body> {
+    let mut response = Response::new(body::full(value.to_string()));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         header::HeaderValue::from_static("application/json"),

@@ -161,6 +161,11 @@ impl Stack {
             .unwrap()
     }
 
+    /// A script's request for `/api` on this proxy with `cookie` (see [`api_get`]).
+    pub async fn api(&self, cookie: &str) -> reqwest::Response {
+        api_get(&self.client(), self.url("/api"), cookie).await
+    }
+
     /// A plain client: no cookie store, no redirects.
     pub fn client(&self) -> reqwest::Client {
         reqwest::Client::builder()
@@ -177,6 +182,30 @@ impl Stack {
         }
         let _ = (&mut self.served).await;
     }
+}
+
+/// What a script does: GET `url` with `Accept: application/json` and the session `cookie`.
+pub async fn api_get(
+    client: &reqwest::Client,
+    url: impl reqwest::IntoUrl,
+    cookie: &str,
+) -> reqwest::Response {
+    client
+        .get(url)
+        .header(ACCEPT, "application/json")
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// The access token the demo upstream received (`headers.pass_access_token` must be on).
+pub async fn token_seen(response: reqwest::Response) -> String {
+    assert_eq!(response.status(), 200, "a signed-in request");
+    let echo: Echo = response.json().await.expect("echo JSON");
+    echo.header("x-forwarded-access-token")
+        .expect("X-Forwarded-Access-Token")
+        .to_owned()
 }
 
 pub fn init_crypto() {
