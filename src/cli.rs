@@ -404,20 +404,23 @@ mod tests {
         }
     }
 
+    /// `--upstream` and `--redis-url` as clap parsed them from `rocketgate demo ARGS`.
+    fn demo_flags(args: &[&str]) -> (Option<url::Url>, Option<String>) {
+        let argv = ["rocketgate", "demo"].iter().chain(args);
+        match Cli::try_parse_from(argv).unwrap().command {
+            Some(Command::Demo {
+                upstream,
+                redis_url,
+                ..
+            }) => (upstream, redis_url),
+            _ => panic!("not the demo command"),
+        }
+    }
+
     #[test]
     fn demo_upstream_flag_replaces_the_demo_app() {
         let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-        let cli =
-            Cli::try_parse_from(["rocketgate", "demo", "--upstream", "http://127.0.0.1:8081"])
-                .unwrap();
-        let Some(Command::Demo {
-            upstream,
-            redis_url,
-            ..
-        }) = cli.command
-        else {
-            panic!("not the demo command");
-        };
+        let (upstream, redis_url) = demo_flags(&["--upstream", "http://127.0.0.1:8081"]);
         assert_eq!(redis_url, None);
         let env = demo_overrides(upstream.as_ref(), None);
         let toml = demo_toml(addr(4180), addr(1), addr(2), "secret", false);
@@ -433,21 +436,7 @@ mod tests {
     #[test]
     fn demo_redis_url_flag_keeps_sessions_in_redis() {
         let addr = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-        let cli = Cli::try_parse_from([
-            "rocketgate",
-            "demo",
-            "--redis-url",
-            "redis://127.0.0.1:6390/0",
-        ])
-        .unwrap();
-        let Some(Command::Demo {
-            upstream,
-            redis_url,
-            ..
-        }) = cli.command
-        else {
-            panic!("not the demo command");
-        };
+        let (upstream, redis_url) = demo_flags(&["--redis-url", "redis://127.0.0.1:6390/0"]);
         assert_eq!(upstream, None);
         let env = demo_overrides(None, redis_url.as_deref());
         let toml = demo_toml(addr(4180), addr(1), addr(2), "secret", false);

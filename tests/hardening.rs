@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{ACCEPT, COOKIE};
 use rocketgate::demo::{StandIn, StandInOptions};
 use support::process::{TempFile, command, drain, free_port, plain_client, wait_until_ready};
-use support::redis::RedisServer;
+use support::redis::{RedisServer, with_redis_sessions};
 use support::{Browser, Echo, Options, Stack, location, set_cookies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -414,9 +414,9 @@ async fn trace_logs_carry_no_secret(redis: Option<&RedisServer>) {
         .to_owned();
     let toml = match redis {
         None => toml,
-        Some(redis) => format!(
-            "{toml}\n[session]\nstore = \"redis\"\nredis_url = \"redis://:{REDIS_PASSWORD}@{}/0\"\n",
-            redis.addr
+        Some(redis) => with_redis_sessions(
+            &toml,
+            &format!("redis://:{REDIS_PASSWORD}@{}/0", redis.addr),
         ),
     };
     let config = TempFile::new("logs", &toml);

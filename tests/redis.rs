@@ -12,9 +12,10 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, COOKIE, SET_COOKIE};
 use rocketgate::cli;
 use rocketgate::demo::{StandIn, StandInOptions, spawn_upstream};
 use support::process::{
-    TempFile, command, command_on_one_core, drain, free_port, plain_client, run, wait_for_status,
+    Finished, TempFile, command, command_on_one_core, drain, free_port, plain_client, run,
+    wait_for_status,
 };
-use support::redis::{RedisCluster, RedisSentinel, RedisServer};
+use support::redis::{RedisCluster, RedisSentinel, RedisServer, with_redis_sessions};
 use support::{Browser, Echo, Options, Stack, api_get, init_crypto};
 use tokio::net::TcpListener;
 
@@ -107,6 +108,19 @@ async fn sign_out_kills_a_copied_cookie_at_once() {
     );
 }
 
+/// `rocketgate sessions revoke --user USER` with `config`, as an operator would run it.
+async fn revoke_with_cli(config: &TempFile, user: &str) -> Finished {
+    let args = [
+        "--config",
+        config.0.to_str().unwrap(),
+        "sessions",
+        "revoke",
+        "--user",
+        user,
+    ];
+    run(command(&args), Duration::from_secs(20)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_revoke_cli_ends_every_session_of_one_user() {
     let redis = RedisServer::start().await;
@@ -121,24 +135,12 @@ async fn sessions_revoke_cli_ends_every_session_of_one_user() {
     // The CLI is another process with the same configuration (and so the same Redis).
     let config = TempFile::new(
         "revoke",
-        &format!(
-            "{}\n[session]\nstore = \"redis\"\nredis_url = \"{}\"\n",
-            cli::demo_config(stack.proxy, stack.upstream, stack.provider, "x"),
-            redis.url()
+        &with_redis_sessions(
+            &cli::demo_config(stack.proxy, stack.upstream, stack.provider, "x"),
+            &redis.url(),
         ),
     );
-    let done = run(
-        command(&[
-            "--config",
-            config.0.to_str().unwrap(),
-            "sessions",
-            "revoke",
-            "--user",
-            "1001",
-        ]),
-        Duration::from_secs(20),
-    )
-    .await;
+    let done = revoke_with_cli(&config, "1001").await;
     assert!(done.status.success(), "{}", done.stderr);
     assert!(
         done.stdout.contains("revoked 2 session(s) of user 1001"),
@@ -174,18 +176,7 @@ async fn sessions_revoke_cli_ends_every_session_of_one_user() {
         "revoke-cookie",
         &cli::demo_config(stack.proxy, stack.upstream, stack.provider, "x"),
     );
-    let refused = run(
-        command(&[
-            "--config",
-            cookie_config.0.to_str().unwrap(),
-            "sessions",
-            "revoke",
-            "--user",
-            "1001",
-        ]),
-        Duration::from_secs(20),
-    )
-    .await;
+    let refused = revoke_with_cli(&cookie_config, "1001").await;
     assert!(!refused.status.success());
     assert!(
         refused.stderr.contains("cannot be revoked"),
@@ -339,9 +330,11 @@ async fn two_processes_share_sessions_and_refresh_each_once() {
     let config = TempFile::new(
         "replicas",
         &format!(
-            "{}\n[session]\nstore = \"redis\"\nredis_url = \"{}\"\n[headers]\npass_access_token = true\n",
-            cli::demo_config(a, backends.upstream, backends.provider, "replica-secret"),
-            redis.url()
+            "{}[headers]\npass_access_token = true\n",
+            with_redis_sessions(
+                &cli::demo_config(a, backends.upstream, backends.provider, "replica-secret"),
+                &redis.url()
+            )
         ),
     );
     // One multi-threaded process and one on a single core (the single-threaded runtime).
@@ -423,13 +416,16 @@ async fn redis_unreachable_at_start_is_not_ready_then_recovers_without_a_restart
     let config = TempFile::new(
         "redis-later",
         &format!(
-            "{}\n[session]\nstore = \"redis\"\nredis_url = \"redis://:{REDIS_PASSWORD}@{redis_addr}/0\"\nredis_timeout = \"500ms\"\n",
-            cli::demo_config(
-                proxy,
-                backends.upstream,
-                backends.provider,
-                "replica-secret"
-            ),
+            "{}redis_timeout = \"500ms\"\n",
+            with_redis_sessions(
+                &cli::demo_config(
+                    proxy,
+                    backends.upstream,
+                    backends.provider,
+                    "replica-secret"
+                ),
+                &format!("redis://:{REDIS_PASSWORD}@{redis_addr}/0"),
+            )
         ),
     );
     let mut child = replica(&config, proxy, true).await;

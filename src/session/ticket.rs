@@ -18,6 +18,8 @@ const PREFIX: &str = "t1.";
 pub struct Ticket {
     id: [u8; 16],
     key: [u8; 32],
+    /// SHA-256 of the key, computed once: every cached read compares it.
+    fingerprint: [u8; 32],
 }
 
 impl std::fmt::Debug for Ticket {
@@ -30,10 +32,7 @@ impl std::fmt::Debug for Ticket {
 impl Ticket {
     /// A new session id and key from the operating system's CSPRNG.
     pub fn generate() -> Self {
-        Self {
-            id: rand::random(),
-            key: rand::random(),
-        }
+        Self::new(rand::random(), rand::random())
     }
 
     /// The session id as it appears in Redis keys.
@@ -49,7 +48,15 @@ impl Ticket {
     /// A digest of the session key: a cached session is only served to a ticket whose key
     /// matches the one that opened it, so an id alone never reads a session, cached or not.
     pub fn fingerprint(&self) -> [u8; 32] {
-        Sha256::digest(self.key).into()
+        self.fingerprint
+    }
+
+    fn new(id: [u8; 16], key: [u8; 32]) -> Self {
+        Self {
+            id,
+            key,
+            fingerprint: Sha256::digest(key).into(),
+        }
     }
 
     /// The cookie's plaintext (sealed again by the cookie codec before it leaves).
@@ -63,10 +70,10 @@ impl Ticket {
 
     pub fn decode(text: &str) -> Option<Self> {
         let (id, key) = text.strip_prefix(PREFIX)?.split_once('.')?;
-        Some(Self {
-            id: URL_SAFE_NO_PAD.decode(id).ok()?.try_into().ok()?,
-            key: URL_SAFE_NO_PAD.decode(key).ok()?.try_into().ok()?,
-        })
+        Some(Self::new(
+            URL_SAFE_NO_PAD.decode(id).ok()?.try_into().ok()?,
+            URL_SAFE_NO_PAD.decode(key).ok()?.try_into().ok()?,
+        ))
     }
 
     /// AES-256-GCM under this session's key, with the session id as associated data so an
@@ -131,10 +138,7 @@ mod tests {
         let other = Ticket::generate();
         assert!(other.open(&sealed).is_none());
         // Same key, other id: the associated data differs, so it does not open.
-        let moved = Ticket {
-            id: other.id,
-            key: t.key,
-        };
+        let moved = Ticket::new(other.id, t.key);
         assert!(moved.open(&sealed).is_none());
     }
 

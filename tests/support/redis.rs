@@ -26,6 +26,12 @@ fn binary() -> PathBuf {
     })
 }
 
+/// `toml` (which must end outside any table, as `cli::demo_config` does) with sessions in the
+/// Redis at `url`; further `[session]` keys may be appended right after it.
+pub fn with_redis_sessions(toml: &str, url: &str) -> String {
+    format!("{toml}\n[session]\nstore = \"redis\"\nredis_url = \"{url}\"\n")
+}
+
 pub struct RedisServer {
     pub addr: SocketAddr,
     dir: PathBuf,
