@@ -38,12 +38,12 @@ fn request_id(req: &Request<Incoming>) -> HeaderValue {
         return id.clone();
     }
     let bytes: [u8; 16] = rand::random();
-    let mut hex = String::with_capacity(32);
-    for b in bytes {
-        hex.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        hex.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    let mut hex = [0u8; 32];
+    for (i, b) in bytes.into_iter().enumerate() {
+        hex[2 * i] = b"0123456789abcdef"[usize::from(b >> 4)];
+        hex[2 * i + 1] = b"0123456789abcdef"[usize::from(b & 15)];
     }
-    HeaderValue::from_str(&hex).unwrap_or_else(|_| HeaderValue::from_static("-"))
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 fn route_kind(app: &App, path: &str) -> RouteKind {
@@ -63,8 +63,9 @@ fn route_kind(app: &App, path: &str) -> RouteKind {
 pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
     let started = Instant::now();
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let kind = route_kind(&app, &path);
+    // Cheap clones (shared bytes), kept for the log line after the request has moved on.
+    let uri = req.uri().clone();
+    let kind = route_kind(&app, uri.path());
     let html = wants_html(req.headers());
     let id = request_id(&req);
     req.headers_mut().insert(X_REQUEST_ID.clone(), id.clone());
@@ -90,16 +91,15 @@ pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     app.metrics.request(status, kind, elapsed.as_secs_f64());
-    tracing::info!(
-        target: "rocketgate::request",
-        method = %method,
-        path = %path,
+    crate::logging::log_request(&crate::logging::RequestLine {
+        method: method.as_str(),
+        path: uri.path(),
         status,
-        latency_ms = elapsed.as_micros() as f64 / 1000.0,
-        client = %origin.client_ip,
-        user = %user.as_ref().map_or("-", |u| u.0.as_str()),
-        request_id = %id.to_str().unwrap_or("-"),
-    );
+        latency: elapsed,
+        client: origin.client_ip,
+        user: user.as_ref().map(|u| u.0.as_str()),
+        request_id: id.to_str().unwrap_or("-"),
+    });
     response
 }
 

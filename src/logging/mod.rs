@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use crate::config::LogFormat;
 
+mod request;
+
+pub use request::{RequestLine, log_request};
+
 /// How long a line may wait in the buffer.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// Buffered bytes past which the writer flushes at once.
@@ -45,6 +49,18 @@ impl Buffer {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Appends one or more whole lines; writes the buffer out at once when it is full.
+    fn append(&self, bytes: &[u8]) {
+        let full = {
+            let mut buffer = self.lock();
+            buffer.extend_from_slice(bytes);
+            buffer.len() >= FLUSH_AT
+        };
+        if full {
+            self.flush();
+        }
+    }
+
     fn flush(&self) {
         let batch = std::mem::take(&mut *self.lock());
         if !batch.is_empty() {
@@ -59,14 +75,7 @@ struct BatchWriter(Arc<Buffer>);
 
 impl std::io::Write for BatchWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let full = {
-            let mut buffer = self.0.lock();
-            buffer.extend_from_slice(bytes);
-            buffer.len() >= FLUSH_AT
-        };
-        if full {
-            self.0.flush();
-        }
+        self.0.append(bytes);
         Ok(bytes.len())
     }
 
@@ -101,15 +110,22 @@ pub fn init(format: LogFormat) -> Option<LogGuard> {
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let buffer = Arc::new(Buffer::to_stdout());
+    let ansi = std::io::stdout().is_terminal();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::stdout().is_terminal())
+        .with_ansi(ansi)
         .with_writer(BatchWriter(buffer.clone()));
     let installed = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
     installed.ok()?;
+    if !ansi {
+        let _ = request::DIRECT.set(request::Direct {
+            buffer: Arc::downgrade(&buffer),
+            format,
+        });
+    }
     let weak: Weak<Buffer> = Arc::downgrade(&buffer);
     let flusher = std::thread::Builder::new()
         .name("rocketgate-log".into())
