@@ -31,10 +31,12 @@ pub enum LoginError {
 /// The longest return URL remembered across a login (the sealed CSRF cookie stays < 4 KiB).
 const MAX_RD: usize = 2048;
 
+static X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
+
 /// Browsers navigating get redirects and pages; scripts and API clients get JSON.
 pub fn wants_html(headers: &HeaderMap) -> bool {
     let xhr = headers
-        .get("x-requested-with")
+        .get(&X_REQUESTED_WITH)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
     !xhr && headers
         .get_all(header::ACCEPT)

@@ -44,6 +44,8 @@ pub struct Origin {
     pub client_ip: IpAddr,
     /// `X-Forwarded-For` to send upstream: the trusted chain plus the peer.
     pub forwarded_for: String,
+    /// `client_ip` as the `X-Real-IP` value, made once.
+    pub real_ip: HeaderValue,
     /// `http` or `https` as the browser used it.
     pub proto: HeaderValue,
     /// The host the browser asked for.
@@ -59,6 +61,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|v| !v.is_empty())
+}
+
+/// An address as a header value (always valid: digits, hex, dots and colons).
+fn ip_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
 
 /// An `X-Forwarded-For` element: a bare IP, `IP:port`, or `[v6]:port`.
@@ -79,9 +86,11 @@ pub fn origin(
     let peer_ip = peer.ip().to_canonical();
     let own_host = headers.get(HOST).cloned();
     if trusted.is_empty() || !trusted.contains(peer_ip) {
+        let forwarded_for = peer_ip.to_string();
         return Origin {
             client_ip: peer_ip,
-            forwarded_for: peer_ip.to_string(),
+            real_ip: ip_value(&forwarded_for),
+            forwarded_for,
             proto: HeaderValue::from_static(listener_proto),
             host: own_host,
             original_uri: None,
@@ -140,6 +149,7 @@ pub fn origin(
         .map(str::to_owned);
     Origin {
         client_ip,
+        real_ip: ip_value(&client_ip.to_string()),
         forwarded_for,
         proto,
         host,

@@ -1,6 +1,8 @@
 //! Prometheus metrics, all prefixed `rocketgate_`, with low-cardinality labels (status class,
 //! route kind, outcome) so a dashboard stays cheap whatever traffic looks like.
 
+use std::sync::OnceLock;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,6 +25,10 @@ pub enum RouteKind {
 }
 
 impl RouteKind {
+    fn index(self) -> usize {
+        self as usize
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             RouteKind::Proxy => "proxy",
@@ -96,13 +102,21 @@ struct ResultLabel {
     result: &'static str,
 }
 
-fn status_class(status: u16) -> &'static str {
+const STATUS_CLASSES: usize = 5;
+const ROUTE_KINDS: usize = 9;
+const _: () = assert!(
+    RouteKind::Other as usize + 1 == ROUTE_KINDS,
+    "RouteKind::Other is last"
+);
+
+/// The status class label and its index in [`Metrics::request_counters`].
+fn status_class(status: u16) -> (&'static str, usize) {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => ("1xx", 0),
+        200..=299 => ("2xx", 1),
+        300..=399 => ("3xx", 2),
+        400..=499 => ("4xx", 3),
+        _ => ("5xx", 4),
     }
 }
 
@@ -159,6 +173,11 @@ impl FetchOutcome {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    /// Handles into `requests` and `session_cache`, taken on first use: counting a request
+    /// is then one atomic add, not a locked, SipHashed family look-up (`bench/`). A series
+    /// still appears in the exposition only once it has been counted.
+    request_counters: [[OnceLock<Counter>; ROUTE_KINDS]; STATUS_CLASSES],
+    session_cache_counters: [OnceLock<Counter>; 2],
     latency: Histogram,
     upstream_latency: Histogram,
     logins: Family<OutcomeLabel, Counter>,
@@ -284,6 +303,8 @@ impl Metrics {
         );
         Self {
             registry,
+            request_counters: Default::default(),
+            session_cache_counters: Default::default(),
             assertion_cache,
             bearer_tokens,
             jwks_fetches,
@@ -304,10 +325,15 @@ impl Metrics {
     }
 
     pub fn request(&self, status: u16, route: RouteKind, seconds: f64) {
-        self.requests
-            .get_or_create(&RequestLabels {
-                class: status_class(status),
-                route: route.as_str(),
+        let (class, at) = status_class(status);
+        self.request_counters[at][route.index()]
+            .get_or_init(|| {
+                self.requests
+                    .get_or_create(&RequestLabels {
+                        class,
+                        route: route.as_str(),
+                    })
+                    .clone()
             })
             .inc();
         self.latency.observe(seconds);
@@ -344,8 +370,12 @@ impl Metrics {
 
     pub fn session_cache(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
-        self.session_cache
-            .get_or_create(&ResultLabel { result })
+        self.session_cache_counters[usize::from(hit)]
+            .get_or_init(|| {
+                self.session_cache
+                    .get_or_create(&ResultLabel { result })
+                    .clone()
+            })
             .inc();
     }
 

@@ -61,17 +61,44 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 /// rocketgate's own identity headers and `Authorization`: a client listing `X-Forwarded-User`
 /// in `Connection` must not be able to delete what rocketgate sets.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .filter(|n| *n != header::AUTHORIZATION && !crate::identity::is_protected(n))
+    // One pass over the names, no hashing: most messages carry at most `Connection`.
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| HOP_BY_HOP.contains(n))
+        .cloned()
         .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
+    if doomed.is_empty() {
+        return;
+    }
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            // `keep-alive`, `close`, `upgrade`: the common tokens name nothing left to remove.
+            if ["keep-alive", "close", "upgrade"]
+                .iter()
+                .any(|t| token.eq_ignore_ascii_case(t))
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes())
+                && name != header::AUTHORIZATION
+                && !crate::identity::is_protected(&name)
+            {
+                doomed.push(name);
+            }
+        }
+    }
+    for name in &doomed {
         headers.remove(name);
     }
+}
+
+fn unreachable(e: &hyper_util::client::legacy::Error) -> ProxyError {
+    ProxyError::Unreachable(if e.is_connect() {
+        "connection failed".into()
+    } else {
+        "connection closed before a response".into()
+    })
 }
 
 /// The `Upgrade` protocol a request asks for, if it really asks for one we tunnel. Only
@@ -193,9 +220,9 @@ impl Upstream {
         if let Ok(chain) = HeaderValue::from_str(&origin.forwarded_for) {
             parts.headers.insert(X_FORWARDED_FOR.clone(), chain);
         }
-        if let Ok(ip) = HeaderValue::from_str(&origin.client_ip.to_string()) {
-            parts.headers.insert(X_REAL_IP.clone(), ip);
-        }
+        parts
+            .headers
+            .insert(X_REAL_IP.clone(), origin.real_ip.clone());
         parts
             .headers
             .insert(X_FORWARDED_PROTO.clone(), origin.proto.clone());
@@ -207,28 +234,34 @@ impl Upstream {
         }
 
         // The timeout bounds the upstream's thinking time, not the client's upload: it starts
-        // once the request body has been sent (or at once for bodiless requests).
-        let stalled = Arc::new(AtomicBool::new(false));
-        let (sent, body) = SentSignal::wrap(body, self.body_gap, stalled.clone());
-        let request = Request::from_parts(parts, body::stream(body));
-        let exchange = self.client.request(request);
-        tokio::pin!(exchange);
-        let answered = tokio::select! {
-            answered = &mut exchange => answered,
-            _ = sent => tokio::time::timeout(self.timeout, &mut exchange)
+        // once the request body has been sent (at once for bodiless requests, which need no
+        // watching and take the short path).
+        let response = if body.is_end_stream() {
+            let request = Request::from_parts(parts, body::stream(body));
+            tokio::time::timeout(self.timeout, self.client.request(request))
                 .await
-                .map_err(|_| ProxyError::Timeout(self.timeout))?,
+                .map_err(|_| ProxyError::Timeout(self.timeout))?
+                .map_err(|e| unreachable(&e))?
+        } else {
+            let stalled = Arc::new(AtomicBool::new(false));
+            let (sent, body) = SentSignal::wrap(body, self.body_gap, stalled.clone());
+            let request = Request::from_parts(parts, body::stream(body));
+            let exchange = self.client.request(request);
+            tokio::pin!(exchange);
+            let answered = tokio::select! {
+                answered = &mut exchange => answered,
+                _ = sent => tokio::time::timeout(self.timeout, &mut exchange)
+                    .await
+                    .map_err(|_| ProxyError::Timeout(self.timeout))?,
+            };
+            answered.map_err(|e| {
+                if stalled.load(Ordering::SeqCst) {
+                    ProxyError::ClientStalled(self.body_gap)
+                } else {
+                    unreachable(&e)
+                }
+            })?
         };
-        let response = answered.map_err(|e| {
-            if stalled.load(Ordering::SeqCst) {
-                return ProxyError::ClientStalled(self.body_gap);
-            }
-            ProxyError::Unreachable(if e.is_connect() {
-                "connection failed".into()
-            } else {
-                "connection closed before a response".into()
-            })
-        })?;
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
@@ -243,13 +276,15 @@ impl Upstream {
     /// The upstream URI: its scheme and authority, the configured prefix, and the client's
     /// path and query byte for byte.
     fn upstream_uri(&self, uri: &Uri) -> Result<Uri, ProxyError> {
-        let pq = uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let pq = if self.prefix.is_empty() {
-            PathAndQuery::try_from(pq)
-        } else {
-            PathAndQuery::try_from(format!("{}{pq}", self.prefix))
-        }
-        .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        let pq = match uri.path_and_query() {
+            // Shares the request's bytes: no copy.
+            Some(pq) if self.prefix.is_empty() => pq.clone(),
+            pq => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{pq}", self.prefix))
+                    .map_err(|e| ProxyError::BadRequest(e.to_string()))?
+            }
+        };
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())

@@ -152,13 +152,14 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         let before = buf.filled().len();
         match this.inner.poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                if buf.filled().len() > before {
-                    activity.touch();
-                    if activity.inflight.load(Ordering::SeqCst) == 0 && this.head_started.is_none()
-                    {
-                        *this.head_started =
-                            Some((Instant::now(), activity.started.load(Ordering::SeqCst)));
-                    }
+                // No clock read per read or write: a request's end (`InFlight`) marks
+                // activity, and bytes with no request in flight start the head clock.
+                if buf.filled().len() > before
+                    && activity.inflight.load(Ordering::SeqCst) == 0
+                    && this.head_started.is_none()
+                {
+                    *this.head_started =
+                        Some((Instant::now(), activity.started.load(Ordering::SeqCst)));
                 }
                 return Poll::Ready(Ok(()));
             }
@@ -190,7 +191,13 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
                 Poll::Ready(Ok(()))
             };
         }
-        this.timer.as_mut().reset(deadline);
+        // The timer is re-armed only when the deadline came closer or the timer went off
+        // early (the deadline moved later since): not once per request.
+        if deadline != this.timer.deadline()
+            && (deadline < this.timer.deadline() || this.timer.is_elapsed())
+        {
+            this.timer.as_mut().reset(deadline);
+        }
         if this.timer.as_mut().poll(cx).is_ready() {
             cx.waker().wake_by_ref();
         }
@@ -204,12 +211,7 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let written = this.inner.poll_write(cx, buf);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
-        written
+        self.project().inner.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -217,12 +219,7 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let written = this.inner.poll_write_vectored(cx, bufs);
-        if matches!(written, Poll::Ready(Ok(n)) if n > 0) {
-            this.activity.touch();
-        }
-        written
+        self.project().inner.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -288,6 +285,26 @@ mod tests {
         activity.upgraded();
         let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
         assert!(waited.is_err(), "no deadline on an upgraded tunnel");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timer_armed_for_an_earlier_deadline_is_moved_not_obeyed() {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
+        // The timer starts armed for IDLE; a request halfway there moves the deadline later.
+        tokio::time::sleep(IDLE / 2).await;
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(io.read(&mut buf).await.unwrap() > 0);
+        drop(activity.request_started());
+        let finished = Instant::now();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        assert!(
+            finished.elapsed() >= IDLE && finished.elapsed() < IDLE + Duration::from_secs(1),
+            "idle for IDLE after the request, not closed when the first timer went off ({:?})",
+            finished.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,6 +1,7 @@
 //! The session cookie on the wire: sealed, split into `name_0`, `name_1`, ... chunks when it
 //! outgrows one cookie, and always written so that no stale chunk survives.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use cookie::{Cookie, SameSite};
 use sha2::{Digest, Sha256};
 
 use super::seal::{KeyAge, Sealer};
-use super::{RequestCookies, Session};
+use super::{PrehashedKeys, RequestCookies, Session};
 
 /// Browsers keep at most 4096 bytes per cookie, name and attributes included.
 const CHUNK: usize = 3800;
@@ -32,7 +33,7 @@ pub struct Opened {
 /// that changes in any byte is a different key. Expiry and refresh are still decided per
 /// request from the session itself.
 #[derive(Clone)]
-struct OpenedCache(moka::sync::Cache<[u8; 32], (Arc<Session>, bool)>);
+struct OpenedCache(moka::sync::Cache<[u8; 32], (Arc<Session>, bool), PrehashedKeys>);
 
 impl std::fmt::Debug for OpenedCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +70,7 @@ impl CookieCodec {
                 moka::sync::Cache::builder()
                     .max_capacity(100_000)
                     .time_to_live(Duration::from_secs(600))
-                    .build(),
+                    .build_with_hasher(PrehashedKeys),
             ),
         }
     }
@@ -91,9 +92,9 @@ impl CookieCodec {
     }
 
     /// The sealed value the request carries: the plain cookie, or its chunks joined in order.
-    pub fn sealed_value(&self, cookies: &RequestCookies) -> Option<String> {
+    pub fn sealed_value<'a>(&self, cookies: &'a RequestCookies) -> Option<Cow<'a, str>> {
         if let Some(v) = cookies.get(&self.name) {
-            return Some(v.to_owned());
+            return Some(Cow::Borrowed(v));
         }
         let mut joined = String::new();
         for i in 0..MAX_CHUNKS {
@@ -103,7 +104,7 @@ impl CookieCodec {
                 None => break,
             }
         }
-        Some(joined)
+        Some(Cow::Owned(joined))
     }
 
     /// The session, or `None` for anything missing, tampered, truncated or foreign.

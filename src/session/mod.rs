@@ -5,6 +5,7 @@
 
 mod codec;
 mod cookies;
+mod prehashed;
 pub mod redis;
 mod seal;
 mod store;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use codec::{CookieCodec, Opened};
 pub use cookies::{RequestCookies, strip_cookies};
+pub(crate) use prehashed::PrehashedKeys;
 pub use seal::{KeyAge, Sealer};
 pub use store::{Loaded, Sessions, StoreError};
 pub use ticket::Ticket;

@@ -20,7 +20,7 @@ use link::Link;
 pub use link::LinkError;
 
 use super::ticket::{Ticket, user_digest};
-use super::{CookieCodec, KeyAge, Session, unix_now};
+use super::{CookieCodec, KeyAge, PrehashedKeys, Session, unix_now};
 use crate::config::RedisSettings;
 use crate::metrics::Metrics;
 
@@ -33,9 +33,9 @@ pub struct RedisStore {
     target: String,
     /// Sessions read from Redis, by session id; short-lived so other replicas' sign-outs,
     /// revocations and refreshes are seen within `session.cache_ttl`.
-    sessions: moka::future::Cache<[u8; 16], Cached>,
+    sessions: moka::future::Cache<[u8; 16], Cached, PrehashedKeys>,
     /// Opened ticket cookies by SHA-256 of their sealed value: no AES-GCM per request.
-    tickets: moka::sync::Cache<[u8; 32], (Ticket, bool)>,
+    tickets: moka::sync::Cache<[u8; 32], (Ticket, bool), PrehashedKeys>,
     /// `cookie.expire`: the absolute lifetime, and so the entry's TTL in Redis.
     lifetime: Duration,
     /// How long a refresh lock is held before it must be extended: the token and profile
@@ -67,11 +67,11 @@ impl RedisStore {
             sessions: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(settings.cache_ttl.max(Duration::from_millis(1)))
-                .build(),
+                .build_with_hasher(PrehashedKeys),
             tickets: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(600))
-                .build(),
+                .build_with_hasher(PrehashedKeys),
             lifetime,
             lock_ttl: refresh_bound + settings.timeout * 4 + Duration::from_secs(1),
             up: AtomicBool::new(false),
