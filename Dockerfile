@@ -18,14 +18,14 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && cargo build --release --locked \
+    && cargo build --profile dist --locked \
     && rm -rf src
 
 # 2. The real sources. touch: make sure cargo rebuilds the crate over the stub's artefacts.
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked \
-    && ./target/release/rocketgate --version
+    && cargo build --profile dist --locked \
+    && ./target/dist/rocketgate --version
 
 # Runtime: distroless "cc" (glibc, libgcc, CA certificates for the calls to Rocketpunch; no
 # shell, no package manager), the nonroot variant (UID/GID 65532).
@@ -39,7 +39,7 @@ LABEL org.opencontainers.image.title="rocketgate" \
       org.opencontainers.image.documentation="docs/deploy.md" \
       org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
 
-COPY --from=build /src/target/release/rocketgate /usr/local/bin/rocketgate
+COPY --from=build /src/target/dist/rocketgate /usr/local/bin/rocketgate
 
 # Where the Kubernetes manifests and the Helm chart mount the configuration.
 ENV ROCKETGATE_CONFIG=/etc/rocketgate/rocketgate.toml
