@@ -61,6 +61,7 @@ impl App {
             &config.upstream,
             config.upstream_timeout,
             &config.upstream_ca,
+            config.limits.max_connections,
         )?
         .with_body_gap(config.limits.idle_timeout);
         let oauth = Arc::new(OAuthClient::new(&config));

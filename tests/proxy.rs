@@ -517,6 +517,99 @@ async fn slow_upstream_is_a_504_after_upstream_timeout() {
     assert_eq!(fast.uri, "/fast");
 }
 
+// --- 6b. upstream connection pool -----------------------------------------------------------
+
+/// An upstream that answers a request for `/wave...` only once `wave` of them are in flight
+/// at the same time, so each wave needs that many upstream connections at once; other paths
+/// are answered at once. Counts the connections it accepts.
+async fn gated_upstream(wave: usize) -> (std::net::SocketAddr, Arc<AtomicU64>) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let barrier = Arc::new(tokio::sync::Barrier::new(wave));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut read = tokio::io::BufReader::new(read);
+                let mut line = String::new();
+                loop {
+                    // One bodiless request: the request line, headers, a blank line.
+                    let mut gated = None;
+                    loop {
+                        line.clear();
+                        match read.read_line(&mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        gated.get_or_insert_with(|| line.contains(" /wave"));
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    if gated == Some(true) {
+                        barrier.wait().await;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if write.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn bursts_above_256_concurrent_requests_reuse_their_upstream_connections() {
+    // More requests in flight than hyper's usual idle-pool size: a pool that keeps fewer
+    // closes the surplus after every burst and opens it again for the next one.
+    const WAVE: usize = 300;
+    let (upstream, accepted) = gated_upstream(WAVE).await;
+    let (stack, browser) = signed_in(Options {
+        upstream: Some(upstream),
+        ..Options::default()
+    })
+    .await;
+    let (client, stack) = (&browser.client, &stack);
+    let wave = |n: usize| {
+        let requests = (0..WAVE).map(move |i| {
+            client
+                .get(stack.url(&format!("/wave{n}/{i}")))
+                .header(ACCEPT, JSON)
+                .send()
+        });
+        async move {
+            let answers = tokio::time::timeout(
+                Duration::from_secs(30),
+                futures_util::future::join_all(requests),
+            )
+            .await
+            .expect("a wave completes");
+            for answer in answers {
+                assert_eq!(answer.expect("request").status(), 200);
+            }
+        }
+    };
+    wave(1).await;
+    let after_first = accepted.load(Ordering::SeqCst);
+    assert!(
+        after_first >= WAVE as u64,
+        "{after_first} upstream connections"
+    );
+    wave(2).await;
+    let opened = accepted.load(Ordering::SeqCst) - after_first;
+    assert!(
+        opened < 20,
+        "the second wave of {WAVE} opened {opened} new upstream connections"
+    );
+}
+
 // --- 7. h2c ----------------------------------------------------------------------------------
 
 #[tokio::test]
