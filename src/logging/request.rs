@@ -63,17 +63,23 @@ pub fn log_request(line: &RequestLine<'_>) {
             format_line(text, line, format, SystemTime::now());
             buffer.append(text.as_bytes());
         }),
-        None => tracing::info!(
-            target: "rocketgate::request",
-            method = %line.method,
-            path = %line.path,
-            status = line.status,
-            latency_ms = line.latency_ms(),
-            client = %line.client,
-            user = %line.user(),
-            request_id = %line.request_id,
-        ),
+        None => emit_event(line),
     }
+}
+
+/// The same line as a tracing event: used when no direct writer is set up (a test's or an
+/// embedder's subscriber, a terminal with colours), and the shape `format_line` copies.
+fn emit_event(line: &RequestLine<'_>) {
+    tracing::info!(
+        target: "rocketgate::request",
+        method = %line.method,
+        path = %line.path,
+        status = line.status,
+        latency_ms = line.latency_ms(),
+        client = %line.client,
+        user = %line.user(),
+        request_id = %line.request_id,
+    );
 }
 
 thread_local! {
@@ -208,18 +214,7 @@ mod tests {
         let builder = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_writer(move || writer.clone());
-        let emit = || {
-            tracing::info!(
-                target: "rocketgate::request",
-                method = %line.method,
-                path = %line.path,
-                status = line.status,
-                latency_ms = line.latency_ms(),
-                client = %line.client,
-                user = %line.user(),
-                request_id = %line.request_id,
-            )
-        };
+        let emit = || emit_event(line);
         match format {
             LogFormat::Text => tracing::subscriber::with_default(builder.finish(), emit),
             LogFormat::Json => {
