@@ -6,7 +6,7 @@
 #
 # Builder: the official Rust image on Debian 12 (bookworm), so the glibc the binary links
 # against is the one in the runtime image below. 1.95 is the toolchain the project is built
-# and tested with. aws-lc-rs needs a C compiler, which this image has (gcc; no cmake needed).
+# and tested with. aws-lc-rs needs a C compiler and jemalloc also make, which this image has.
 # Pin by digest (rust:1.95-bookworm@sha256:...) in your own registry mirror if you need
 # byte-for-byte reproducible builds.
 FROM rust:1.95-bookworm AS build

@@ -2,6 +2,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc rather than the system allocator: why, with figures, beside the dependency in
+/// Cargo.toml.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // rustls 0.23 needs a process-wide crypto provider chosen before any TLS is set up.
     if rustls::crypto::aws_lc_rs::default_provider()
