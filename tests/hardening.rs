@@ -308,6 +308,58 @@ async fn slow_heads_and_idle_connections_are_closed_separately() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_reader_gets_the_whole_response_before_the_idle_timeout_applies() {
+    const IDLE_MS: u64 = 300;
+    const BYTES: usize = 8 << 20;
+    let stack = Stack::with(
+        Options::default().env("ROCKETGATE_LIMITS__IDLE_TIMEOUT", format!("{IDLE_MS}ms")),
+    )
+    .await;
+    let browser = stack.browser();
+    browser.login("/").await;
+    let mut stream = TcpStream::connect(stack.proxy).await.unwrap();
+    let request = format!(
+        "GET /_upstream/download?bytes={BYTES} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\n\r\n",
+        stack.proxy,
+        browser.cookie_header()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    // About 3 MiB/s: the proxy has taken the whole body from the upstream (its request is
+    // over) well before the client has read it all. The tail left in its buffer waits for
+    // the kernel's full send buffer, which wakes a blocked writer only once a good part of
+    // it has drained: longer than the idle timeout, while the client reads all along.
+    let mut received = Vec::with_capacity(BYTES + 1024);
+    let mut buf = vec![0u8; 16 * 1024];
+    let started = Instant::now();
+    loop {
+        // Once the response is sent, the idle connection must be closed, not left hanging.
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("nothing sent, not closed, after {} bytes", received.len()))
+            .unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let head_end = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
+    let head = String::from_utf8_lossy(&received[..head_end]);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(
+        received.len() - head_end,
+        BYTES,
+        "body bytes received before the proxy closed the connection ({:?} after the request)",
+        started.elapsed()
+    );
+    assert!(started.elapsed() > Duration::from_millis(3 * IDLE_MS));
+}
+
 #[tokio::test]
 async fn connections_beyond_the_limit_are_closed_at_once() {
     let stack =

@@ -242,7 +242,8 @@ pub struct HeaderSettings {
 pub struct Limits {
     /// Slowloris guard: once a request starts arriving, its headers must be complete within this.
     pub header_read_timeout: Duration,
-    /// A keep-alive connection with no request in flight is closed after this long.
+    /// A keep-alive connection is closed once this long has passed since its last response
+    /// was sent with no new request.
     pub idle_timeout: Duration,
     /// Largest request head (request line + headers) accepted; larger gets 431.
     pub max_header_bytes: usize,

@@ -3,8 +3,8 @@
 //! hyper's `header_read_timeout` starts whenever it waits for a request head, including on an
 //! idle keep-alive connection, so "how long may a connection idle" and "how long may a request
 //! head take to arrive" (the slowloris guard) would have to be one number. This wrapper around
-//! the socket enforces both: with no request in flight, the connection may stay silent for
-//! `idle` and is then closed as if the client had hung up; once bytes of a new request start
+//! the socket enforces both: with no request in flight and no response still going out, the
+//! connection may stay silent for `idle` and is then closed as if the client had hung up; once bytes of a new request start
 //! arriving, its head must be complete (the service called) within `head`. Upgraded
 //! connections (WebSocket tunnels) are exempt: their silence belongs to the application.
 
@@ -27,7 +27,7 @@ use crate::body::{Body, BoxError};
 #[derive(Debug)]
 pub struct Activity {
     base: Instant,
-    /// Milliseconds since `base` of the last byte moved or request finished.
+    /// Milliseconds since `base` of the last request's end or response bytes sent after it.
     last_ms: AtomicU64,
     inflight: AtomicUsize,
     started: AtomicU64,
@@ -123,6 +123,8 @@ pin_project_lite::pin_project! {
         head: Duration,
         // When the current request head began to arrive, and the request count at that time.
         head_started: Option<(Instant, u64)>,
+        // The last write found the socket full: a response is still going out.
+        write_blocked: bool,
         // Boxed so the wrapper stays Unpin, as hyper's upgrade machinery requires.
         timer: Pin<Box<Sleep>>,
     }
@@ -136,6 +138,7 @@ impl<T> TimedIo<T> {
             idle,
             head,
             head_started: None,
+            write_blocked: false,
             timer: Box::pin(tokio::time::sleep(idle)),
         }
     }
@@ -152,8 +155,9 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         let before = buf.filled().len();
         match this.inner.poll_read(cx, buf) {
             Poll::Ready(Ok(())) => {
-                // No clock read per read or write: a request's end (`InFlight`) marks
-                // activity, and bytes with no request in flight start the head clock.
+                // No clock read per read: a request's end (`InFlight`) and the response bytes
+                // sent after it mark activity, and bytes read with no request in flight start
+                // the head clock.
                 if buf.filled().len() > before
                     && activity.inflight.load(Ordering::SeqCst) == 0
                     && this.head_started.is_none()
@@ -172,8 +176,21 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
             // The head it was timing has been read and served.
             *this.head_started = None;
         }
-        if activity.upgraded.load(Ordering::SeqCst) || activity.inflight.load(Ordering::SeqCst) > 0
-        {
+        if activity.upgraded.load(Ordering::SeqCst) {
+            return Poll::Pending;
+        }
+        if activity.inflight.load(Ordering::SeqCst) > 0 || *this.write_blocked {
+            // No deadline while a request is in flight or its response still going out (a
+            // client that stops reading is bounded by max_connections, as one that stops
+            // reading a streamed body is). hyper may not poll the read side again when that
+            // ends (its read was already blocked), so the timer stays armed: when it goes
+            // off, this poll looks again, and from then on counts from the last activity.
+            if this.timer.is_elapsed() {
+                this.timer.as_mut().reset(Instant::now() + *this.idle);
+            }
+            if this.timer.as_mut().poll(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
             return Poll::Pending;
         }
         let (deadline, slow_head) = match *this.head_started {
@@ -205,13 +222,32 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
     }
 }
 
+/// Notes what a write did. hyper takes a response's whole body (and so ends its request) before
+/// a slow client has read it, then sends the tail from its own buffer; the connection is busy,
+/// not idle, until that is done, or the idle deadline would cut the response short. Only a
+/// write that went through after the socket was full reads the clock: a write that did not
+/// wait follows the request's end, which marked the time, by microseconds.
+fn wrote(activity: &Activity, write_blocked: &mut bool, result: &Poll<io::Result<usize>>) {
+    match result {
+        Poll::Pending => *write_blocked = true,
+        Poll::Ready(_) => {
+            if std::mem::take(write_blocked) && activity.inflight.load(Ordering::SeqCst) == 0 {
+                activity.touch();
+            }
+        }
+    }
+}
+
 impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let written = this.inner.poll_write(cx, buf);
+        wrote(this.activity, this.write_blocked, &written);
+        written
     }
 
     fn poll_write_vectored(
@@ -219,7 +255,10 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let written = this.inner.poll_write_vectored(cx, bufs);
+        wrote(this.activity, this.write_blocked, &written);
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -305,6 +344,67 @@ mod tests {
             "idle for IDLE after the request, not closed when the first timer went off ({:?})",
             finished.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_the_client_is_slow_to_take_is_not_cut_as_idle() {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity, IDLE, HEAD);
+        // The request is over; the tail of its response fills the socket and waits.
+        assert_eq!(io.write(&[7u8; 128]).await.unwrap(), 64);
+        let waker = std::task::Waker::noop();
+        let blocked = Pin::new(&mut io).poll_write(&mut Context::from_waker(waker), &[7u8; 64]);
+        assert!(blocked.is_pending());
+        let mut buf = [0u8; 64];
+        let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
+        assert!(
+            waited.is_err(),
+            "not idle while a write waits for the client"
+        );
+        // The client takes it; idle counts from the last byte sent.
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(io.write(&[7u8; 64]).await.unwrap(), 64);
+        let sent = Instant::now();
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        assert!(sent.elapsed() >= IDLE && sent.elapsed() < IDLE * 2);
+    }
+
+    /// Records whether it was woken: stands in for hyper's task, which polls the socket's
+    /// read side again only when woken.
+    struct Flag(AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_blocked_during_a_request_is_woken_to_time_out_after_it() {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(io.read(&mut buf).await.unwrap() > 0);
+        let guard = activity.request_started();
+        // hyper's read poll while the request is in flight may be its last until woken.
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = std::task::Waker::from(flag.clone());
+        let mut read_buf = ReadBuf::new(&mut buf);
+        let polled = Pin::new(&mut io).poll_read(&mut Context::from_waker(&waker), &mut read_buf);
+        assert!(polled.is_pending());
+        tokio::time::sleep(IDLE / 2).await;
+        drop(guard);
+        let finished = Instant::now();
+        tokio::time::sleep(IDLE * 2).await;
+        assert!(
+            flag.0.load(Ordering::SeqCst),
+            "the blocked read was woken to look at its deadline again"
+        );
+        assert_eq!(io.read(&mut buf).await.unwrap(), 0, "then closed as idle");
+        assert!(finished.elapsed() >= IDLE);
     }
 
     #[tokio::test(start_paused = true)]
