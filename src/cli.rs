@@ -159,6 +159,8 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
         tls = config.tls.is_some(),
         "rocketgate starting"
     );
+    #[cfg(unix)]
+    server::fdlimit::raise(config.limits.max_connections);
     // Loaded again (validation already checked the pair) because the files, not the
     // configuration, hold the certificate: the reloader keeps following them.
     let tls = match config.tls.as_ref().map(crate::tls::ServerTls::start) {

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, COOKIE};
 use rocketgate::demo::{StandIn, StandInOptions};
-use support::process::{TempFile, command, drain, free_port, plain_client, wait_until_ready};
+use support::process::{
+    TempFile, command, command_under_ulimit, drain, free_port, plain_client, wait_until_ready,
+};
 use support::redis::{RedisServer, with_redis_sessions};
 use support::{Browser, Echo, Options, Stack, location, set_cookies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -358,6 +360,85 @@ async fn a_slow_reader_gets_the_whole_response_before_the_idle_timeout_applies()
         started.elapsed()
     );
     assert!(started.elapsed() > Duration::from_millis(3 * IDLE_MS));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_low_open_file_soft_limit_is_raised_at_start() {
+    // 128 descriptors would cap the proxy at about a hundred connections; the hard limit
+    // (20,000 here, 524,288 under systemd) allows far more, and rocketgate takes it.
+    const SOFT: u32 = 128;
+    const CONNECTIONS: usize = 200;
+    let proxy = free_port();
+    let mut child = command_under_ulimit(
+        &format!("-Sn {SOFT}"),
+        &["demo", "--listen", &proxy.to_string()],
+    )
+    .spawn()
+    .expect("spawn rocketgate");
+    let stdout = drain(child.stdout.take());
+    let _stderr = drain(child.stderr.take());
+    wait_until_ready(&mut child, &plain_client(), proxy).await;
+
+    let pid = child.id().expect("running");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files")
+        .split_whitespace()
+        .skip(3)
+        .take(2)
+        .collect();
+    assert_eq!(
+        open_files[0], open_files[1],
+        "soft raised to hard: {limits}"
+    );
+    assert_ne!(open_files[0], SOFT.to_string());
+
+    // More connections held open at once than the old soft limit had descriptors.
+    let mut held = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        held.push(TcpStream::connect(proxy).await.unwrap());
+    }
+    for (i, stream) in held.iter_mut().enumerate() {
+        stream
+            .write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 128];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("connection {i} not served within 10 s"))
+            .unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "connection {i}: {}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let log = stdout.await.unwrap();
+    assert!(log.contains("open-file limit raised from=128"), "{log}");
+
+    // When the hard limit itself cannot cover max_connections, it says so at start.
+    let proxy = free_port();
+    let mut child = command_under_ulimit(
+        &format!("-n {SOFT}"),
+        &["demo", "--listen", &proxy.to_string()],
+    )
+    .spawn()
+    .expect("spawn rocketgate");
+    let stdout = drain(child.stdout.take());
+    let _stderr = drain(child.stderr.take());
+    wait_until_ready(&mut child, &plain_client(), proxy).await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let log = stdout.await.unwrap();
+    assert!(
+        log.contains("the open-file limit is too low for limits.max_connections"),
+        "{log}"
+    );
 }
 
 #[tokio::test]

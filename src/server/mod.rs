@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+#[cfg(unix)]
+pub mod fdlimit;
 mod timeouts;
 
 use http::StatusCode;

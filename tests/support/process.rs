@@ -60,6 +60,14 @@ pub fn command_on_one_core(args: &[&str]) -> Command {
     clean(taskset, args)
 }
 
+/// The binary started under `ulimit {limit}` (e.g. `-Sn 128`: a soft open-file limit of 128,
+/// as systemd starts services with 1,024, the hard limit unchanged).
+pub fn command_under_ulimit(limit: &str, args: &[&str]) -> Command {
+    let mut sh = Command::new("sh");
+    sh.args(["-c", &format!(r#"ulimit {limit} && exec "$0" "$@""#), BIN]);
+    clean(sh, args)
+}
+
 fn clean(mut command: Command, args: &[&str]) -> Command {
     command.args(args);
     for (key, _) in std::env::vars() {
