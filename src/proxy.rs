@@ -73,10 +73,11 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for value in headers.get_all(header::CONNECTION) {
         let Ok(value) = value.to_str() else { continue };
         for token in value.split(',').map(str::trim) {
-            // `keep-alive`, `close`, `upgrade`: the common tokens name nothing left to remove.
-            if ["keep-alive", "close", "upgrade"]
-                .iter()
-                .any(|t| token.eq_ignore_ascii_case(t))
+            // `keep-alive` and `upgrade` name headers removed already; `close` names one only
+            // in a crafted message. None of them is worth building a header name for.
+            if token.eq_ignore_ascii_case("keep-alive")
+                || token.eq_ignore_ascii_case("upgrade")
+                || (token.eq_ignore_ascii_case("close") && !headers.contains_key("close"))
             {
                 continue;
             }
@@ -434,6 +435,17 @@ mod tests {
         h.insert("x-secret-hop", "1".parse().unwrap());
         h.insert(header::TE, "trailers".parse().unwrap());
         h.insert(header::TRANSFER_ENCODING, "chunked".parse().unwrap());
+        h.insert("x-app", "kept".parse().unwrap());
+        remove_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, vec!["x-app"]);
+    }
+
+    #[test]
+    fn a_header_named_close_goes_when_connection_names_it() {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONNECTION, "Close".parse().unwrap());
+        h.insert("close", "smuggled".parse().unwrap());
         h.insert("x-app", "kept".parse().unwrap());
         remove_hop_by_hop(&mut h);
         let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
