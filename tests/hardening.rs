@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{ACCEPT, COOKIE};
@@ -14,6 +15,8 @@ use support::redis::{RedisServer, with_redis_sessions};
 use support::{Browser, Echo, Options, Stack, location, set_cookies};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::process::Child;
+use tokio::task::JoinHandle;
 
 async fn echo(stack: &Stack, browser: &Browser, headers: &[(&str, &str)]) -> Echo {
     let mut request = browser
@@ -362,22 +365,32 @@ async fn a_slow_reader_gets_the_whole_response_before_the_idle_timeout_applies()
     assert!(started.elapsed() > Duration::from_millis(3 * IDLE_MS));
 }
 
+/// `rocketgate demo` started under `ulimit {limit}`, ready; with its address and its log.
+async fn demo_under_ulimit(limit: &str) -> (Child, SocketAddr, JoinHandle<String>) {
+    let proxy = free_port();
+    let mut child = command_under_ulimit(limit, &["demo", "--listen", &proxy.to_string()])
+        .spawn()
+        .expect("spawn rocketgate");
+    let stdout = drain(child.stdout.take());
+    drop(drain(child.stderr.take()));
+    wait_until_ready(&mut child, &plain_client(), proxy).await;
+    (child, proxy, stdout)
+}
+
+/// Stops `child` and returns what it logged.
+async fn stop(mut child: Child, log: JoinHandle<String>) -> String {
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    log.await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_low_open_file_soft_limit_is_raised_at_start() {
     // 128 descriptors would cap the proxy at about a hundred connections; the hard limit
     // (20,000 here, 524,288 under systemd) allows far more, and rocketgate takes it.
     const SOFT: u32 = 128;
     const CONNECTIONS: usize = 200;
-    let proxy = free_port();
-    let mut child = command_under_ulimit(
-        &format!("-Sn {SOFT}"),
-        &["demo", "--listen", &proxy.to_string()],
-    )
-    .spawn()
-    .expect("spawn rocketgate");
-    let stdout = drain(child.stdout.take());
-    let _stderr = drain(child.stderr.take());
-    wait_until_ready(&mut child, &plain_client(), proxy).await;
+    let (child, proxy, stdout) = demo_under_ulimit(&format!("-Sn {SOFT}")).await;
 
     let pid = child.id().expect("running");
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
@@ -416,25 +429,12 @@ async fn a_low_open_file_soft_limit_is_raised_at_start() {
             String::from_utf8_lossy(&buf[..n])
         );
     }
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-    let log = stdout.await.unwrap();
+    let log = stop(child, stdout).await;
     assert!(log.contains("open-file limit raised from=128"), "{log}");
 
     // When the hard limit itself cannot cover max_connections, it says so at start.
-    let proxy = free_port();
-    let mut child = command_under_ulimit(
-        &format!("-n {SOFT}"),
-        &["demo", "--listen", &proxy.to_string()],
-    )
-    .spawn()
-    .expect("spawn rocketgate");
-    let stdout = drain(child.stdout.take());
-    let _stderr = drain(child.stderr.take());
-    wait_until_ready(&mut child, &plain_client(), proxy).await;
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-    let log = stdout.await.unwrap();
+    let (child, _, stdout) = demo_under_ulimit(&format!("-n {SOFT}")).await;
+    let log = stop(child, stdout).await;
     assert!(
         log.contains("the open-file limit is too low for limits.max_connections"),
         "{log}"

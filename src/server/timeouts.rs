@@ -277,10 +277,35 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, duplex};
 
     const IDLE: Duration = Duration::from_secs(60);
     const HEAD: Duration = Duration::from_secs(10);
+
+    /// A connection whose request head has been read and whose request is now in flight.
+    struct InFlightConn {
+        io: TimedIo<DuplexStream>,
+        activity: Arc<Activity>,
+        guard: InFlight,
+        // The client's half, held open so the server's never reads EOF.
+        _client: DuplexStream,
+    }
+
+    async fn request_in_flight() -> InFlightConn {
+        let (server, mut client) = duplex(64);
+        let activity = Activity::new();
+        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(io.read(&mut buf).await.unwrap() > 0);
+        let guard = activity.request_started();
+        InFlightConn {
+            io,
+            activity,
+            guard,
+            _client: client,
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn idle_connections_end_after_the_idle_timeout() {
@@ -310,19 +335,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn requests_in_flight_and_tunnels_have_no_deadline() {
-        let (server, mut client) = duplex(64);
-        let activity = Activity::new();
-        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut conn = request_in_flight().await;
         let mut buf = [0u8; 64];
-        assert!(io.read(&mut buf).await.unwrap() > 0);
-        let guard = activity.request_started();
         // Far past both deadlines, still waiting (a slow upstream).
-        let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
+        let waited = tokio::time::timeout(IDLE * 3, conn.io.read(&mut buf)).await;
         assert!(waited.is_err(), "no deadline while a request is in flight");
-        drop(guard);
-        activity.upgraded();
-        let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
+        drop(conn.guard);
+        conn.activity.upgraded();
+        let waited = tokio::time::timeout(IDLE * 3, conn.io.read(&mut buf)).await;
         assert!(waited.is_err(), "no deadline on an upgraded tunnel");
     }
 
@@ -382,44 +402,39 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_read_blocked_during_a_request_is_woken_to_time_out_after_it() {
-        let (server, mut client) = duplex(64);
-        let activity = Activity::new();
-        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut conn = request_in_flight().await;
         let mut buf = [0u8; 64];
-        assert!(io.read(&mut buf).await.unwrap() > 0);
-        let guard = activity.request_started();
         // hyper's read poll while the request is in flight may be its last until woken.
         let flag = Arc::new(Flag(AtomicBool::new(false)));
         let waker = std::task::Waker::from(flag.clone());
         let mut read_buf = ReadBuf::new(&mut buf);
-        let polled = Pin::new(&mut io).poll_read(&mut Context::from_waker(&waker), &mut read_buf);
+        let polled =
+            Pin::new(&mut conn.io).poll_read(&mut Context::from_waker(&waker), &mut read_buf);
         assert!(polled.is_pending());
         tokio::time::sleep(IDLE / 2).await;
-        drop(guard);
+        drop(conn.guard);
         let finished = Instant::now();
         tokio::time::sleep(IDLE * 2).await;
         assert!(
             flag.0.load(Ordering::SeqCst),
             "the blocked read was woken to look at its deadline again"
         );
-        assert_eq!(io.read(&mut buf).await.unwrap(), 0, "then closed as idle");
+        assert_eq!(
+            conn.io.read(&mut buf).await.unwrap(),
+            0,
+            "then closed as idle"
+        );
         assert!(finished.elapsed() >= IDLE);
     }
 
     #[tokio::test(start_paused = true)]
     async fn finishing_a_request_restarts_the_idle_clock() {
-        let (server, mut client) = duplex(64);
-        let activity = Activity::new();
-        let mut io = TimedIo::new(server, activity.clone(), IDLE, HEAD);
-        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let mut conn = request_in_flight().await;
         let mut buf = [0u8; 64];
-        assert!(io.read(&mut buf).await.unwrap() > 0);
-        let guard = activity.request_started();
         tokio::time::sleep(IDLE * 2).await;
-        drop(guard);
+        drop(conn.guard);
         let finished = Instant::now();
-        assert_eq!(io.read(&mut buf).await.unwrap(), 0);
+        assert_eq!(conn.io.read(&mut buf).await.unwrap(), 0);
         assert!(
             finished.elapsed() >= IDLE,
             "idle counted from the end of the request"
