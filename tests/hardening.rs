@@ -384,6 +384,8 @@ async fn stop(mut child: Child, log: JoinHandle<String>) -> String {
     log.await.unwrap()
 }
 
+// Reads /proc/<pid>/limits.
+#[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_low_open_file_soft_limit_is_raised_at_start() {
     // 128 descriptors would cap the proxy at about a hundred connections; the hard limit

@@ -123,8 +123,8 @@ pin_project_lite::pin_project! {
         head: Duration,
         // When the current request head began to arrive, and the request count at that time.
         head_started: Option<(Instant, u64)>,
-        // The last write found the socket full: a response is still going out.
-        write_blocked: bool,
+        // Since when writes have found the socket full: a response is still going out.
+        blocked_since: Option<Instant>,
         // Boxed so the wrapper stays Unpin, as hyper's upgrade machinery requires.
         timer: Pin<Box<Sleep>>,
     }
@@ -138,7 +138,7 @@ impl<T> TimedIo<T> {
             idle,
             head,
             head_started: None,
-            write_blocked: false,
+            blocked_since: None,
             timer: Box::pin(tokio::time::sleep(idle)),
         }
     }
@@ -179,12 +179,34 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
         if activity.upgraded.load(Ordering::SeqCst) {
             return Poll::Pending;
         }
-        if activity.inflight.load(Ordering::SeqCst) > 0 || *this.write_blocked {
-            // No deadline while a request is in flight or its response still going out (a
-            // client that stops reading is bounded by max_connections, as one that stops
-            // reading a streamed body is). hyper may not poll the read side again when that
-            // ends (its read was already blocked), so the timer stays armed: when it goes
-            // off, this poll looks again, and from then on counts from the last activity.
+        if let Some(since) = *this.blocked_since {
+            // A response is going out to a client that reads slowly, or not at all. As with
+            // nginx's send_timeout, it must take something within `send_timeout(idle)`, or
+            // it could hold its connection (and slot) forever for the price of not reading.
+            let deadline = since + send_timeout(*this.idle);
+            if Instant::now() >= deadline {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "client stopped reading the response",
+                )));
+            }
+            // Looked at again at least every `idle`: hyper may not poll the read side when the
+            // write goes through, and from then on the idle deadline applies.
+            if this.timer.is_elapsed() || this.timer.deadline() > deadline {
+                this.timer
+                    .as_mut()
+                    .reset(deadline.min(Instant::now() + *this.idle));
+            }
+            if this.timer.as_mut().poll(cx).is_ready() {
+                cx.waker().wake_by_ref();
+            }
+            return Poll::Pending;
+        }
+        if activity.inflight.load(Ordering::SeqCst) > 0 {
+            // No idle deadline while a request is in flight. hyper may not poll the read
+            // side again when it ends (its read was already blocked), so the timer stays
+            // armed: when it goes off, this poll looks again, and from then on counts from
+            // the request's end.
             if this.timer.is_elapsed() {
                 this.timer.as_mut().reset(Instant::now() + *this.idle);
             }
@@ -222,19 +244,27 @@ impl<T: AsyncRead> AsyncRead for TimedIo<T> {
     }
 }
 
-/// Notes what a write did. hyper takes a response's whole body (and so ends its request) before
-/// a slow client has read it, then sends the tail from its own buffer; the connection is busy,
-/// not idle, until that is done, or the idle deadline would cut the response short. Only a
-/// write that went through after the socket was full reads the clock: a write that did not
-/// wait follows the request's end, which marked the time, by microseconds.
-fn wrote(activity: &Activity, write_blocked: &mut bool, result: &Poll<io::Result<usize>>) {
-    match result {
-        Poll::Pending => *write_blocked = true,
-        Poll::Ready(_) => {
-            if std::mem::take(write_blocked) && activity.inflight.load(Ordering::SeqCst) == 0 {
-                activity.touch();
-            }
+/// How long a blocked response may wait for the client to take any of it: the idle timeout,
+/// but never less than nginx's default send_timeout, since the kernel wakes a blocked writer
+/// only once a good part of a send buffer of up to 4 MiB has drained, which for a slow but
+/// steady reader can take far longer than a short idle timeout.
+fn send_timeout(idle: Duration) -> Duration {
+    idle.max(Duration::from_secs(60))
+}
+
+/// Notes whether a write or flush had to wait. hyper takes a response's whole body (and so
+/// ends its request) before a slow client has read it, then sends the tail from its own
+/// buffer; the connection is busy, not idle, until that is done, or the idle deadline would
+/// cut the response short. The clock is read only when a write first waits and when one goes
+/// through after waiting: a write that did not wait follows the request's end, which marked
+/// the time, by microseconds.
+fn progress(activity: &Activity, blocked_since: &mut Option<Instant>, waited: bool) {
+    if waited {
+        if blocked_since.is_none() {
+            *blocked_since = Some(Instant::now());
         }
+    } else if blocked_since.take().is_some() && activity.inflight.load(Ordering::SeqCst) == 0 {
+        activity.touch();
     }
 }
 
@@ -246,7 +276,7 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let written = this.inner.poll_write(cx, buf);
-        wrote(this.activity, this.write_blocked, &written);
+        progress(this.activity, this.blocked_since, written.is_pending());
         written
     }
 
@@ -257,7 +287,7 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let written = this.inner.poll_write_vectored(cx, bufs);
-        wrote(this.activity, this.write_blocked, &written);
+        progress(this.activity, this.blocked_since, written.is_pending());
         written
     }
 
@@ -266,7 +296,11 @@ impl<T: AsyncWrite> AsyncWrite for TimedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        // TLS holds written bytes until the flush: a flush that waits is a blocked response.
+        let this = self.project();
+        let flushed = this.inner.poll_flush(cx);
+        progress(this.activity, this.blocked_since, flushed.is_pending());
+        flushed
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -366,18 +400,23 @@ mod tests {
         );
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_response_the_client_is_slow_to_take_is_not_cut_as_idle() {
-        let (server, mut client) = duplex(64);
-        let activity = Activity::new();
-        let mut io = TimedIo::new(server, activity, IDLE, HEAD);
-        // The request is over; the tail of its response fills the socket and waits.
+    /// A connection whose request is over and whose response's tail now waits in a full socket.
+    async fn blocked_response(idle: Duration) -> (TimedIo<DuplexStream>, DuplexStream) {
+        let (server, client) = duplex(64);
+        let mut io = TimedIo::new(server, Activity::new(), idle, HEAD);
         assert_eq!(io.write(&[7u8; 128]).await.unwrap(), 64);
         let waker = std::task::Waker::noop();
         let blocked = Pin::new(&mut io).poll_write(&mut Context::from_waker(waker), &[7u8; 64]);
         assert!(blocked.is_pending());
+        (io, client)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_response_the_client_is_slow_to_take_is_not_cut_as_idle() {
+        let idle = Duration::from_secs(1);
+        let (mut io, mut client) = blocked_response(idle).await;
         let mut buf = [0u8; 64];
-        let waited = tokio::time::timeout(IDLE * 3, io.read(&mut buf)).await;
+        let waited = tokio::time::timeout(idle * 3, io.read(&mut buf)).await;
         assert!(
             waited.is_err(),
             "not idle while a write waits for the client"
@@ -387,7 +426,21 @@ mod tests {
         assert_eq!(io.write(&[7u8; 64]).await.unwrap(), 64);
         let sent = Instant::now();
         assert_eq!(io.read(&mut buf).await.unwrap(), 0);
-        assert!(sent.elapsed() >= IDLE && sent.elapsed() < IDLE * 2);
+        assert!(sent.elapsed() >= idle && sent.elapsed() < idle * 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_closed_after_the_send_timeout() {
+        let idle = Duration::from_secs(1);
+        let (mut io, _client) = blocked_response(idle).await;
+        let blocked = Instant::now();
+        let mut buf = [0u8; 64];
+        let err = io.read(&mut buf).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(blocked.elapsed() >= send_timeout(idle));
+        assert!(blocked.elapsed() < send_timeout(idle) + idle);
+        assert_eq!(send_timeout(idle), Duration::from_secs(60));
+        assert_eq!(send_timeout(IDLE * 2), IDLE * 2);
     }
 
     /// Records whether it was woken: stands in for hyper's task, which polls the socket's
