@@ -269,7 +269,9 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Sessi
     let (Some(verifier), Some(token)) = (&app.bearer, bearer_token(headers)) else {
         return Ok(None);
     };
-    Ok(Some(verifier.verify(token).await?))
+    // Boxed: the JWKS fetch makes this future ~4 KiB, too much to carry inline in every
+    // connection's request future when most requests never present a token.
+    Ok(Some(Box::pin(verifier.verify(token)).await?))
 }
 
 #[cfg(test)]

@@ -188,6 +188,19 @@ impl Refresher {
         let Some(refresh_token) = session.tokens.refresh_token.as_deref() else {
             return Ok(Freshness::Unchanged);
         };
+        // Boxed: the cache's entry API makes this future large, and it would otherwise sit
+        // inline in every connection's request future although few requests refresh.
+        Box::pin(self.join_or_launch(session, ticket, refresh_token, now)).await
+    }
+
+    /// Joins the refresh of `refresh_token` already in flight (or just settled), or starts it.
+    async fn join_or_launch(
+        &self,
+        session: &Session,
+        ticket: Option<&Ticket>,
+        refresh_token: &str,
+        now: u64,
+    ) -> Result<Freshness, RefreshError> {
         let key: [u8; 32] = Sha256::digest(refresh_token.as_bytes()).into();
         let entry = self
             .flights

@@ -108,7 +108,9 @@ impl RedisStore {
             // Right id, wrong key: never served, whatever Redis holds.
             return Ok((None, true));
         }
-        Ok((self.read_through(ticket).await?, false))
+        // Boxed: Redis's futures are ~7 KiB, and this one would otherwise sit inline in every
+        // connection's request future, used or not (see `router::handle`).
+        Ok((Box::pin(self.read_through(ticket)).await?, false))
     }
 
     /// Reads Redis itself, bypassing (and then updating) the cache.
