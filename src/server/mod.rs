@@ -107,31 +107,33 @@ async fn serve_with(
         let watcher = graceful.watcher();
         let app = app.clone();
         let builder = builder.clone();
-        let acceptor = tls.as_ref().map(ServerTls::acceptor);
-        let metrics = app.metrics.clone();
-        metrics.connection_opened();
-        tokio::spawn(async move {
-            match acceptor {
-                None => serve_connection(&builder, app, stream, conn, watcher).await,
+        let slot = Slot {
+            metrics: app.metrics.clone(),
+            _permit: permit,
+        };
+        slot.metrics.connection_opened();
+        // Plain and TLS connections are separate tasks so that a plain one does not carry
+        // room for a TLS stream and its handshake: a task is as large as its largest state.
+        match tls.as_ref().map(ServerTls::acceptor) {
+            None => tokio::spawn(async move {
+                serve_connection(&builder, app, stream, conn, watcher).await;
+                drop(slot);
+            }),
+            Some(acceptor) => tokio::spawn(async move {
                 // The handshake gets the same bound as a request head: a client that connects
                 // and never finishes its ClientHello must not hold a connection slot.
-                Some(acceptor) => {
-                    match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => {
-                            serve_connection(&builder, app, stream, conn, watcher).await
-                        }
-                        // Scanners, plain HTTP sent to the TLS port, clients that distrust our
-                        // certificate: the client's problem, not ours; debug only.
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+                match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(stream)) => serve_connection(&builder, app, stream, conn, watcher).await,
+                    // Scanners, plain HTTP sent to the TLS port, clients that distrust our
+                    // certificate: the client's problem, not ours; debug only.
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
-            }
-            metrics.connection_closed();
-            drop(permit);
-        });
+                drop(slot);
+            }),
+        };
     }
     drop(listener);
     drop(tls);
@@ -141,6 +143,19 @@ async fn serve_with(
         .is_err()
     {
         tracing::warn!("shutdown timeout reached; closing remaining connections");
+    }
+}
+
+/// A connection's place under `limits.max_connections`: counted open while it lives, and
+/// given back (with the metric) however the connection's task ends.
+struct Slot {
+    metrics: Arc<crate::metrics::Metrics>,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.metrics.connection_closed();
     }
 }
 
