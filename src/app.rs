@@ -56,7 +56,8 @@ impl App {
             config.cookie.secure,
             config.cookie.same_site,
             config.cookie.expire,
-        );
+        )
+        .with_domain(config.cookie.domain.clone());
         let upstream = Upstream::with_roots(
             &config.upstream,
             config.upstream_timeout,

@@ -13,7 +13,7 @@ use crate::forwarded::Origin;
 use crate::gate::{LoggedUser, clear_stale, current};
 use crate::identity;
 use crate::metrics::LoginOutcome;
-use crate::oauth::{LoginState, code_challenge, csrf_cookie_name, random_token};
+use crate::oauth::{LoginState, ProviderError, code_challenge, csrf_cookie_name, random_token};
 use crate::respond::RequestError;
 use crate::session::{RequestCookies, Session, unix_now};
 
@@ -26,6 +26,13 @@ pub enum LoginError {
     InvalidState,
     #[error("the user did not grant access")]
     Denied { retry: String },
+    /// Rocketpunch refused the code (`invalid_grant`: expired, already used, or made up):
+    /// a sign-in to start again, not an outage.
+    #[error("Rocketpunch refused the authorization code")]
+    CodeRejected { retry: String },
+    /// A sign-out that another site started (`<img src=…/sign_out>`, a cross-site form).
+    #[error("cross-site sign-out refused")]
+    CrossSiteSignOut,
 }
 
 /// The longest return URL remembered across a login (the sealed CSRF cookie stays < 4 KiB).
@@ -185,10 +192,7 @@ pub async fn callback(
         let rd = verify_state(app, &cookies, state, now)
             .map(|l| l.rd)
             .unwrap_or_else(|_| "/".into());
-        let retry = format!(
-            "/oauth2/start?rd={}",
-            form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
-        );
+        let retry = start_link(&rd);
         let page = RequestError::from(LoginError::Denied { retry }).render(&app.pages, true);
         return Ok(with_cookies(page, csrf_clear()));
     }
@@ -220,10 +224,16 @@ pub async fn callback(
             .exchange_code(code, login.verifier.as_deref(), now)
             .await?;
         let identity = app.oauth.identity(&tokens.access_token).await?;
-        Ok::<_, crate::oauth::ProviderError>((tokens, identity))
+        Ok::<_, ProviderError>((tokens, identity))
     };
     let (tokens, identity) = match identity.await {
         Ok(found) => found,
+        Err(ProviderError::Rejected { code, .. }) if code == "invalid_grant" => {
+            tracing::info!("Rocketpunch refused the authorization code (expired or reused)");
+            app.metrics.login(LoginOutcome::InvalidCode);
+            let retry = start_link(&login.rd);
+            return Err(LoginError::CodeRejected { retry }.into());
+        }
         Err(e) => {
             tracing::warn!(provider_error = e.code(), error = %e, "sign-in failed at Rocketpunch");
             app.metrics.login(LoginOutcome::ProviderError);
@@ -261,9 +271,21 @@ pub async fn callback(
     Ok(response)
 }
 
+/// `/oauth2/start?rd=…`: a link that begins a fresh login returning to `rd`.
+fn start_link(rd: &str) -> String {
+    format!(
+        "/oauth2/start?rd={}",
+        form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+    )
+}
+
 /// Clears the session (every chunk) and, with Redis, deletes it server-side so a copied
 /// cookie is dead at once. If Redis cannot be reached the answer is 503 and the cookie is
 /// kept: a cleared cookie over a live server-side session would only look signed out.
+///
+/// Another site must not be able to sign the user out (an `<img>` pointing here, a hidden
+/// form): a cross-site GET gets a page with a "Sign out" button instead, and a cross-site
+/// POST is refused with 403. Either way the session is kept.
 pub async fn sign_out(
     app: &App,
     req: &Request<impl Sized>,
@@ -271,8 +293,59 @@ pub async fn sign_out(
     let q = query(req);
     let cookies = RequestCookies::from_headers(req.headers());
     let rd = safe_rd(app, q.get("rd").map(String::as_str));
+    if started_elsewhere(app, req.headers()) {
+        if req.method() != http::Method::GET && req.method() != http::Method::HEAD {
+            tracing::info!("cross-site sign-out refused");
+            return Err(LoginError::CrossSiteSignOut.into());
+        }
+        let account = crate::gate::authenticate(app, &cookies)
+            .await
+            .ok()
+            .flatten()
+            .map(|loaded| account_name(&loaded.session));
+        let action = format!(
+            "/oauth2/sign_out?rd={}",
+            form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        );
+        return Ok(app.pages.sign_out(&action, account.as_deref()));
+    }
     let clear = app.sessions.delete(&cookies).await?;
     Ok(with_cookies(redirect(&rd), clear))
+}
+
+/// What the pages call the signed-in account: the email, else the username, else the id.
+pub fn account_name(session: &Session) -> String {
+    let id = &session.identity;
+    id.email
+        .clone()
+        .or_else(|| id.preferred_username.clone())
+        .unwrap_or_else(|| id.user.clone())
+}
+
+/// Whether a browser says this request was started by another site: `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` that is neither `public_url`'s nor one of the app hosts the
+/// redirect policy allows. Requests without these headers (curl, old browsers) and
+/// same-origin or same-site ones count as ours.
+fn started_elsewhere(app: &App, headers: &HeaderMap) -> bool {
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"cross-site"));
+    cross_site
+        || headers
+            .get(header::ORIGIN)
+            .is_some_and(|origin| !allowed_origin(app, origin))
+}
+
+fn allowed_origin(app: &App, origin: &HeaderValue) -> bool {
+    let Some(url) = origin.to_str().ok().and_then(|o| url::Url::parse(o).ok()) else {
+        // `Origin: null` (sandboxed frames, some redirects) or garbage: not ours.
+        return false;
+    };
+    if url.origin() == app.config.public_url.origin() {
+        return true;
+    }
+    let root = format!("{}/", url.origin().ascii_serialization());
+    app.config.access.redirects.check(&root).is_some()
 }
 
 pub async fn userinfo(

@@ -51,6 +51,8 @@ pub enum LoginOutcome {
     Denied,
     Forbidden,
     InvalidState,
+    /// Rocketpunch refused the code (expired, reused): the user just signs in again.
+    InvalidCode,
     ProviderError,
     StoreUnavailable,
 }
@@ -62,6 +64,7 @@ impl LoginOutcome {
             LoginOutcome::Denied => "denied",
             LoginOutcome::Forbidden => "forbidden",
             LoginOutcome::InvalidState => "invalid_state",
+            LoginOutcome::InvalidCode => "invalid_code",
             LoginOutcome::ProviderError => "provider_error",
             LoginOutcome::StoreUnavailable => "store_unavailable",
         }

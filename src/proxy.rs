@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ pub enum ProxyError {
     BadRequest(String),
     #[error("the client stopped sending its request body for {0:?}")]
     ClientStalled(Duration),
+    /// The client's body broke its own framing (a bad chunk size, data past a chunk, a
+    /// missing CRLF) or ended early: the client's fault, so never counted against the app.
+    #[error("the client's request body was malformed or cut short")]
+    ClientBody,
 }
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy `Keep-Alive` and `Proxy-Connection`):
@@ -56,10 +60,13 @@ static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+/// The id one request carries through every hop; set by rocketgate on every request.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Removes hop-by-hop headers, including every header the `Connection` header names, except
-/// rocketgate's own identity headers and `Authorization`: a client listing `X-Forwarded-User`
-/// in `Connection` must not be able to delete what rocketgate sets.
+/// rocketgate's own identity headers, the request id and `Authorization`: a client listing
+/// `X-Forwarded-User` or `X-Request-Id` in `Connection` must not be able to delete what
+/// rocketgate sets.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
     // One pass over the names, no hashing: most messages carry at most `Connection`.
     let mut doomed: Vec<HeaderName> = headers
@@ -83,6 +90,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
             }
             if let Ok(name) = HeaderName::from_bytes(token.as_bytes())
                 && name != header::AUTHORIZATION
+                && name != X_REQUEST_ID
                 && !crate::identity::is_protected(&name)
             {
                 doomed.push(name);
@@ -257,8 +265,8 @@ impl Upstream {
                 .map_err(|_| ProxyError::Timeout(self.timeout))?
                 .map_err(|e| unreachable(&e))?
         } else {
-            let stalled = Arc::new(AtomicBool::new(false));
-            let (sent, body) = SentSignal::wrap(body, self.body_gap, stalled.clone());
+            let fault = Arc::new(AtomicU8::new(BODY_OK));
+            let (sent, body) = SentSignal::wrap(body, self.body_gap, fault.clone());
             let request = Request::from_parts(parts, body::stream(body));
             let exchange = self.client.request(request);
             tokio::pin!(exchange);
@@ -268,12 +276,12 @@ impl Upstream {
                     .await
                     .map_err(|_| ProxyError::Timeout(self.timeout))?,
             };
-            answered.map_err(|e| {
-                if stalled.load(Ordering::SeqCst) {
-                    ProxyError::ClientStalled(self.body_gap)
-                } else {
-                    unreachable(&e)
-                }
+            // hyper does not put a connection whose request body failed half-way back in
+            // the pool, so the upstream never sees the rest of a broken body on another request.
+            answered.map_err(|e| match fault.load(Ordering::SeqCst) {
+                BODY_STALLED => ProxyError::ClientStalled(self.body_gap),
+                BODY_BROKEN => ProxyError::ClientBody,
+                _ => unreachable(&e),
             })?
         };
 
@@ -308,16 +316,24 @@ impl Upstream {
     }
 }
 
+/// What went wrong with a client's request body, if anything, as [`SentSignal`] saw it.
+const BODY_OK: u8 = 0;
+/// The client paused longer than the allowed gap.
+const BODY_STALLED: u8 = 1;
+/// The client's body failed to parse or ended early.
+const BODY_BROKEN: u8 = 2;
+
 pin_project_lite::pin_project! {
-    /// A request body that reports when it has been sent completely (or dropped), and gives
-    /// up when the client pauses longer than `gap` between two pieces of it.
+    /// A request body that reports when it has been sent completely (or dropped), gives up
+    /// when the client pauses longer than `gap` between two pieces of it, and records in
+    /// `fault` whether a failure was the client's.
     struct SentSignal<B> {
         #[pin]
         inner: B,
         sent: Option<oneshot::Sender<()>>,
         gap: Duration,
         timer: Option<Pin<Box<Sleep>>>,
-        stalled: Arc<AtomicBool>,
+        fault: Arc<AtomicU8>,
     }
 }
 
@@ -325,7 +341,7 @@ impl<B: hyper::body::Body> SentSignal<B> {
     fn wrap(
         inner: B,
         gap: Duration,
-        stalled: Arc<AtomicBool>,
+        fault: Arc<AtomicU8>,
     ) -> (oneshot::Receiver<()>, SentSignal<B>) {
         let (tx, rx) = oneshot::channel();
         let sent = if inner.is_end_stream() {
@@ -339,7 +355,7 @@ impl<B: hyper::body::Body> SentSignal<B> {
             sent,
             gap,
             timer: None,
-            stalled,
+            fault,
         };
         (rx, body)
     }
@@ -363,6 +379,9 @@ where
             .as_mut()
             .poll_frame(cx)
             .map(|f| f.map(|r| r.map_err(Into::into)));
+        if let Poll::Ready(Some(Err(_))) = &frame {
+            this.fault.store(BODY_BROKEN, Ordering::SeqCst);
+        }
         // hyper stops polling a sized body after its last frame, so check for the end then too.
         let done = match &frame {
             Poll::Ready(None | Some(Err(_))) => true,
@@ -384,7 +403,7 @@ where
             && let Some(timer) = this.timer.as_mut()
             && timer.as_mut().poll(cx).is_ready()
         {
-            this.stalled.store(true, Ordering::SeqCst);
+            this.fault.store(BODY_STALLED, Ordering::SeqCst);
             return Poll::Ready(Some(Err("request body stalled".into())));
         }
         frame

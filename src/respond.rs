@@ -38,6 +38,9 @@ pub enum RequestError {
     AdminBadRequest(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request itself breaks HTTP's rules (RFC 9112), whatever it asks for.
+    #[error("malformed request: {0}")]
+    Malformed(&'static str),
     #[error("not signed in")]
     Unauthenticated,
     #[error("signed in but not allowed")]
@@ -58,13 +61,13 @@ impl RequestError {
             RequestError::Proxy(ProxyError::Unreachable(_)) => StatusCode::BAD_GATEWAY,
             RequestError::Proxy(ProxyError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
             RequestError::Proxy(ProxyError::ClientStalled(_)) => StatusCode::REQUEST_TIMEOUT,
-            RequestError::Proxy(ProxyError::BadRequest(_)) | RequestError::Path(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            RequestError::Proxy(ProxyError::BadRequest(_) | ProxyError::ClientBody)
+            | RequestError::Path(_) => StatusCode::BAD_REQUEST,
             RequestError::Login(LoginError::MissingCode) => StatusCode::BAD_REQUEST,
-            RequestError::Login(LoginError::InvalidState | LoginError::Denied { .. }) => {
-                StatusCode::FORBIDDEN
-            }
+            RequestError::Login(
+                LoginError::InvalidState | LoginError::Denied { .. } | LoginError::CrossSiteSignOut,
+            ) => StatusCode::FORBIDDEN,
+            RequestError::Login(LoginError::CodeRejected { .. }) => StatusCode::BAD_REQUEST,
             RequestError::Refresh(
                 RefreshError::Unavailable(_) | RefreshError::StoreUnavailable(_),
             ) => StatusCode::SERVICE_UNAVAILABLE,
@@ -80,7 +83,9 @@ impl RequestError {
             RequestError::Store(StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             RequestError::Store(StoreError::NotRevocable) => StatusCode::NOT_IMPLEMENTED,
             RequestError::AdminUnauthorized => StatusCode::UNAUTHORIZED,
-            RequestError::AdminBadRequest(_) => StatusCode::BAD_REQUEST,
+            RequestError::AdminBadRequest(_) | RequestError::Malformed(_) => {
+                StatusCode::BAD_REQUEST
+            }
             RequestError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -113,6 +118,11 @@ impl RequestError {
                 "The application is unavailable",
                 "The application behind this sign-in cannot be reached right now.",
             ),
+            RequestError::Proxy(ProxyError::ClientBody) => (
+                "bad_request",
+                "The request could not be read",
+                "The request body was malformed or incomplete. Please try again.",
+            ),
             RequestError::Proxy(ProxyError::BadRequest(_)) | RequestError::Path(_) => (
                 "bad_request",
                 "This address cannot be used",
@@ -127,6 +137,16 @@ impl RequestError {
                 "invalid_state",
                 "Sign-in expired",
                 "This sign-in link is no longer valid. Please start again.",
+            ),
+            RequestError::Login(LoginError::CodeRejected { .. }) => (
+                "sign_in_expired",
+                "Sign-in expired",
+                "This sign-in took too long or was already used. Please try again.",
+            ),
+            RequestError::Login(LoginError::CrossSiteSignOut) => (
+                "cross_site_sign_out",
+                "Sign-out not allowed from another site",
+                "Another website tried to sign you out. You are still signed in; to sign out, use the application's own sign-out link.",
             ),
             RequestError::Login(LoginError::Denied { .. }) => (
                 "access_denied",
@@ -182,6 +202,11 @@ impl RequestError {
                 "Send the admin token as Authorization: Bearer.",
             ),
             RequestError::AdminBadRequest(why) => ("bad_request", "Bad request", why),
+            RequestError::Malformed(_) => (
+                "bad_request",
+                "Bad request",
+                "This request is not valid HTTP and cannot be served.",
+            ),
             RequestError::MethodNotAllowed => (
                 "method_not_allowed",
                 "Method not allowed",
@@ -196,7 +221,9 @@ impl RequestError {
         let (code, title, message) = self.words();
         let mut response = if html {
             let action = match self {
-                RequestError::Login(LoginError::Denied { retry }) => Some(Action {
+                RequestError::Login(
+                    LoginError::Denied { retry } | LoginError::CodeRejected { retry },
+                ) => Some(Action {
                     href: retry,
                     label: "Try again",
                 }),
@@ -289,9 +316,12 @@ mod tests {
                 ProxyError::ClientStalled(Duration::from_secs(1)).into(),
                 408,
             ),
+            (ProxyError::ClientBody.into(), 400),
             (LoginError::MissingCode.into(), 400),
             (LoginError::InvalidState.into(), 403),
             (LoginError::Denied { retry: "/".into() }.into(), 403),
+            (LoginError::CodeRejected { retry: "/".into() }.into(), 400),
+            (LoginError::CrossSiteSignOut.into(), 403),
             (RequestError::Unauthenticated, 401),
             (RefreshError::Unavailable("timeout".into()).into(), 503),
             (RefreshError::Ended("invalid_grant".into()).into(), 401),
@@ -319,6 +349,7 @@ mod tests {
             (RequestError::AdminUnauthorized, 401),
             (RequestError::AdminBadRequest("user is required"), 400),
             (RequestError::MethodNotAllowed, 405),
+            (RequestError::Malformed("no Host header"), 400),
         ];
         let pages = Pages::new(&crate::pages::PageSettings::default());
         for (error, status) in cases {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
@@ -14,10 +14,9 @@ use crate::endpoints::{self, wants_html};
 use crate::forwarded::{self, Origin};
 use crate::gate::{self, LoggedUser};
 use crate::metrics::RouteKind;
+use crate::proxy::X_REQUEST_ID;
 use crate::respond::RequestError;
 use crate::server::ConnInfo;
-
-static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// A request id we pass on: 1 to 128 characters of letters, digits and `-_.:`.
 fn is_sane_request_id(id: &[u8]) -> bool {
@@ -75,7 +74,11 @@ pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -
         conn.proto,
         &app.config.trusted_proxies,
     );
-    let mut response = match route(&app, req, kind, &origin).await {
+    let answer = match host_framing(&req) {
+        Ok(()) => route(&app, req, kind, &origin).await,
+        Err(e) => Err(e),
+    };
+    let mut response = match answer {
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
@@ -84,6 +87,13 @@ pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -
             error.render(&app.pages, html)
         }
     };
+    if kind == RouteKind::Auth {
+        // Whatever the answer (200, 401, 403, 302, 5xx), it is about one browser's cookies
+        // at one moment: a cache in front of rocketgate must never replay it to another.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     let user = response.extensions_mut().remove::<LoggedUser>();
     response
         .headers_mut()
@@ -101,6 +111,20 @@ pub async fn handle(app: Arc<App>, mut req: Request<Incoming>, conn: ConnInfo) -
         request_id: id.to_str().unwrap_or("-"),
     });
     response
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host`, or any request with more than one,
+/// is refused with 400. Proxying it would let the upstream and rocketgate disagree about
+/// which site the request is for. HTTP/2 names the host in `:authority` instead.
+fn host_framing(req: &Request<Incoming>) -> Result<(), RequestError> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => Err(RequestError::Malformed("more than one Host header")),
+        (None, _) if req.version() == http::Version::HTTP_11 => {
+            Err(RequestError::Malformed("no Host header"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn text(status: StatusCode, text: &'static str) -> Response<Body> {

@@ -229,3 +229,34 @@ pub fn routes_expect(method: &http::Method, path: &str) -> bool {
         || (method == http::Method::GET && path == "/health")
         || (method == http::Method::POST && hook())
 }
+
+/// A gate in front of the demo's echo upstream on a loopback port, with every path a skip
+/// route (no sign-in): the whole request path, for the `request_body` target. Short
+/// timeouts keep a stuck input from looking like a hang for long.
+pub async fn echo_gate() -> std::sync::Arc<rocketgate::app::App> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let upstream = listener.local_addr().expect("local address");
+    rocketgate::demo::spawn_upstream(listener);
+    let toml = format!(
+        r#"
+upstream = "http://{upstream}"
+upstream_timeout = "3s"
+public_url = "http://127.0.0.1:4180"
+[provider]
+client_id = "fuzz"
+client_secret = "fuzz"
+[cookie]
+secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+[access]
+skip_auth_routes = ["^/"]
+[limits]
+idle_timeout = "2s"
+header_read_timeout = "2s"
+"#
+    );
+    let config = rocketgate::config::load_from_str(&toml, &Default::default())
+        .expect("the fuzz config is valid");
+    rocketgate::app::App::new(config).expect("the gate starts")
+}

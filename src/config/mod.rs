@@ -114,6 +114,8 @@ pub struct CookieSettings {
     pub same_site: cookie::SameSite,
     /// Max-Age of the session cookie and the absolute lifetime of a session.
     pub expire: Duration,
+    /// `Domain` of every cookie (lower case, no leading dot); `None`: host-only cookies.
+    pub domain: Option<String>,
 }
 
 /// Where sessions live.

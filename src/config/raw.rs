@@ -66,6 +66,7 @@ pub struct RawCookie {
     pub secure: Option<bool>,
     pub same_site: Option<String>,
     pub expire: Option<String>,
+    pub domain: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

@@ -169,6 +169,69 @@ fn same_site_values() {
 }
 
 #[test]
+fn host_prefixed_cookie_names_need_secure_and_no_domain() {
+    let with = |extra: &str| format!("{}name = \"__Host-rocketgate\"\n{extra}", minimal());
+    let c = load_from_str(&with(""), &HashMap::new()).unwrap();
+    assert_eq!(c.cookie.name, "__Host-rocketgate");
+    assert!(c.cookie.secure && c.cookie.domain.is_none());
+    refused(
+        &with("secure = false\n"),
+        &[],
+        "cookie.name: a \"__Host-\" cookie must be Secure",
+    );
+    refused(
+        &with("domain = \"example.com\"\n"),
+        &[],
+        "cookie.domain: must not be set with a \"__Host-\" cookie name",
+    );
+    // Browsers match the prefix in any case.
+    let lower = format!("{}name = \"__host-rg\"\nsecure = false\n", minimal());
+    refused(
+        &lower,
+        &[],
+        "cookie.name: a \"__Host-\" cookie must be Secure",
+    );
+    let secure_prefix = format!("{}name = \"__Secure-rg\"\nsecure = false\n", minimal());
+    refused(
+        &secure_prefix,
+        &[],
+        "cookie.name: a \"__Secure-\" cookie must be Secure",
+    );
+}
+
+#[test]
+fn cookie_domain_must_contain_public_url() {
+    let with = |d: &str| format!("{}domain = \"{d}\"\n", minimal());
+    let c = load_from_str(&with(".Example.com"), &HashMap::new()).unwrap();
+    assert_eq!(c.cookie.domain.as_deref(), Some("example.com"));
+    let c = load_from_str(&with("app.example.com"), &HashMap::new()).unwrap();
+    assert_eq!(c.cookie.domain.as_deref(), Some("app.example.com"));
+    refused(
+        &with("other.com"),
+        &[],
+        "cookie.domain: public_url's host \"app.example.com\" is not \"other.com\"",
+    );
+    refused(&with("ample.com"), &[], "cookie.domain: public_url's host");
+    refused(
+        &with("com"),
+        &[],
+        "cookie.domain: must be a domain with at least two labels",
+    );
+    refused(
+        &with("exa mple.com"),
+        &[],
+        "cookie.domain: must be a host name",
+    );
+    assert!(
+        load_from_str(&minimal(), &HashMap::new())
+            .unwrap()
+            .cookie
+            .domain
+            .is_none()
+    );
+}
+
+#[test]
 fn durations_are_humantime() {
     let toml = format!("shutdown_delay = \"5 parsecs\"\n{}", minimal());
     refused(&toml, &[], "shutdown_delay: must be a duration");

@@ -602,6 +602,33 @@ fn cookie(
     if expire.is_some_and(|d| d.as_secs() == 0) {
         p.add("cookie.expire", "must be at least one second");
     }
+    let domain = raw
+        .domain
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .and_then(|d| p.take("cookie.domain", cookie_domain(d, public_url)));
+    // Browsers refuse prefixed cookies whose attributes break the prefix's promise, so such
+    // a name would mean nobody can ever sign in: say so now.
+    if has_prefix(&name, "__Host-") {
+        if !secure {
+            p.add(
+                "cookie.name",
+                "a \"__Host-\" cookie must be Secure: set cookie.secure = true and serve over https",
+            );
+        }
+        if domain.is_some() {
+            p.add(
+                "cookie.domain",
+                "must not be set with a \"__Host-\" cookie name (such cookies are host-only by definition)",
+            );
+        }
+    } else if has_prefix(&name, "__Secure-") && !secure {
+        p.add(
+            "cookie.name",
+            "a \"__Secure-\" cookie must be Secure: set cookie.secure = true and serve over https",
+        );
+    }
     if !name_ok || keys.len() != encoded.len() || encoded.is_empty() {
         return None;
     }
@@ -611,7 +638,47 @@ fn cookie(
         secure,
         same_site: same_site?,
         expire: expire?,
+        domain,
     })
+}
+
+/// Whether a cookie name starts with one of the prefixes browsers enforce, in any case
+/// (browsers compare them case-insensitively).
+fn has_prefix(name: &str, prefix: &str) -> bool {
+    name.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+}
+
+/// `cookie.domain`: a host name (a leading dot is dropped, as browsers do) that `public_url`'s
+/// host is, or is under; otherwise browsers would drop every cookie we set.
+fn cookie_domain(value: &str, public_url: Option<&Url>) -> Result<String, String> {
+    let domain = value.trim_start_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.is_empty() || domain.len() > 253 || !domain.split('.').all(label_ok) {
+        return Err(format!(
+            "must be a host name like \"example.com\", got {value:?}"
+        ));
+    }
+    if domain.parse::<std::net::IpAddr>().is_ok() || !domain.contains('.') {
+        return Err(format!(
+            "must be a domain with at least two labels (not an IP address), got {value:?}"
+        ));
+    }
+    if let Some(host) = public_url.and_then(Url::host_str) {
+        let host = host.to_ascii_lowercase();
+        if host != domain && !host.ends_with(&format!(".{domain}")) {
+            return Err(format!(
+                "public_url's host {host:?} is not {domain:?} or under it, so browsers would drop the cookie"
+            ));
+        }
+    }
+    Ok(domain)
 }
 
 /// Decodes a cookie secret. The cookie crate panics on short key material, so the length

@@ -35,8 +35,9 @@ const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe U
 background:#f5f6f8;color:#1d2330}main{max-width:32rem;margin:12vh auto 0;padding:2rem 1.5rem;\
 background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.08);overflow-wrap:anywhere}\
 h1{font-size:1.35rem;margin:0 0 .75rem}p{margin:0 0 1rem}.status{color:#5b6472;font-size:.875rem}\
-a.button{display:inline-block;padding:.6rem 1.1rem;background:#2457d6;color:#fff;border-radius:8px;\
-text-decoration:none;font-weight:600}a.button:focus{outline:3px solid #f0b429;outline-offset:2px}\
+.button{display:inline-block;padding:.6rem 1.1rem;background:#2457d6;color:#fff;border-radius:8px;\
+text-decoration:none;font-weight:600;font:inherit;font-weight:600;border:0;cursor:pointer}\
+.button:focus{outline:3px solid #f0b429;outline-offset:2px}\
 footer{margin-top:1.5rem;font-size:.8rem;color:#5b6472}img.logo{display:block;max-height:48px;max-width:60%;margin-bottom:1rem}@media(max-width:480px){main{margin:0;\
 border-radius:0;min-height:100vh;box-sizing:border-box}}";
 
@@ -169,6 +170,33 @@ impl Pages {
         html_response(StatusCode::OK, html)
     }
 
+    /// Asks before signing out: the answer to a sign-out another site started, so that an
+    /// `<img>` or a hidden form elsewhere cannot end the session. The button posts back here
+    /// from our own origin, which then signs out.
+    pub fn sign_out(&self, action: &str, account: Option<&str>) -> Response<Body> {
+        let who = account
+            .map(|a| {
+                format!(
+                    "<p>You are signed in as <strong>{}</strong>.</p>",
+                    escape(a)
+                )
+            })
+            .unwrap_or_default();
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<title>Sign out of {app}?</title><style>{STYLE}</style></head><body><main>{logo}\
+<h1>Sign out of {app}?</h1>{who}\
+<form method=\"post\" action=\"{action}\"><button class=\"button\" type=\"submit\">Sign out</button></form>\
+<footer>{footer}</footer></main></body></html>",
+            app = escape(&self.app_name),
+            logo = self.logo.as_deref().unwrap_or_default(),
+            action = escape(action),
+            footer = escape(&self.footer),
+        );
+        html_response(StatusCode::OK, html)
+    }
+
     /// The sign-in page: one button to `sign_in_url` (`/oauth2/start?rd=...`). 401, because
     /// the request it answers was not authenticated.
     pub fn sign_in(&self, sign_in_url: &str) -> Response<Body> {
@@ -267,6 +295,29 @@ mod tests {
         let sign_in = text(pages.sign_in("/oauth2/start?rd=%2F&x=\"")).await;
         assert!(sign_in.contains("Sign in to &lt;App&gt;"));
         assert!(sign_in.contains("href=\"/oauth2/start?rd=%2F&amp;x=&quot;\""));
+    }
+
+    #[tokio::test]
+    async fn the_sign_out_question_names_the_account_and_posts_back() {
+        let pages = Pages::new(&PageSettings {
+            app_name: "Acme".into(),
+            ..PageSettings::default()
+        });
+        let r = pages.sign_out("/oauth2/sign_out?rd=%2Fbye&x=1", Some("<ada>@example.com"));
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let html = text(r).await;
+        assert!(html.contains("Sign out of Acme?"), "{html}");
+        assert!(
+            html.contains("<strong>&lt;ada&gt;@example.com</strong>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("method=\"post\" action=\"/oauth2/sign_out?rd=%2Fbye&amp;x=1\""),
+            "{html}"
+        );
+        let anonymous = text(pages.sign_out("/oauth2/sign_out", None)).await;
+        assert!(!anonymous.contains("signed in as"));
     }
 
     #[tokio::test]

@@ -53,22 +53,8 @@ async fn serve_with(
     tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
     let limits = app.config.limits;
-    // Header and idle deadlines are enforced by `TimedIo`, which can tell them apart.
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(None)
-        .max_buf_size(limits.max_header_bytes)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
-        .keep_alive_interval(Some(limits.idle_timeout))
-        .keep_alive_timeout(limits.header_read_timeout);
-    let builder = Arc::new(builder);
+    let builder = Arc::new(builder(&app));
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(app.config.limits.max_connections));
     let proto = if tls.is_some() { "https" } else { "http" };
@@ -146,6 +132,26 @@ async fn serve_with(
     }
 }
 
+/// The connection builder: HTTP/1.1 and h2 with the configured limits.
+fn builder(app: &App) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let limits = app.config.limits;
+    // Header and idle deadlines are enforced by `TimedIo`, which can tell them apart.
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(None)
+        .max_buf_size(limits.max_header_bytes)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .keep_alive_interval(Some(limits.idle_timeout))
+        .keep_alive_timeout(limits.header_read_timeout);
+    builder
+}
+
 /// A connection's place under `limits.max_connections`: counted open while it lives, and
 /// given back (with the metric) however the connection's task ends.
 struct Slot {
@@ -195,6 +201,22 @@ async fn serve_connection<I>(
     if let Err(e) = watcher.watch(connection).await {
         tracing::debug!(error = %e, "connection ended with an error");
     }
+}
+
+/// Serves one already-established connection (any byte stream) as if it had been accepted
+/// from `peer` on a plain listener, until it ends: for in-process tests and fuzzing of the
+/// whole request path, with the same limits and timeouts as [`serve`].
+pub async fn serve_io<I>(app: Arc<App>, io: I, peer: SocketAddr)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = builder(&app);
+    let graceful = GracefulShutdown::new();
+    let conn = ConnInfo {
+        peer,
+        proto: "http",
+    };
+    serve_connection(&builder, app, io, conn, graceful.watcher()).await;
 }
 
 /// Serves `/metrics` (and `/ping`) alone on `listener`, for `metrics_listen`: scrapers then

@@ -18,6 +18,11 @@ const CHUNK: usize = 3800;
 /// sending `_rocketgate_0` .. `_rocketgate_1999` costs nothing.
 const MAX_CHUNKS: usize = 16;
 
+/// Sealed values tried per request when the browser sends several cookies of our name (one
+/// planted by a sibling subdomain, say): enough for any honest jar, and a bound on what
+/// planted duplicates can cost.
+const MAX_CANDIDATES: usize = 8;
+
 /// A session read from the request, and whether its cookie should be rewritten.
 #[derive(Debug)]
 pub struct Opened {
@@ -49,6 +54,8 @@ pub struct CookieCodec {
     secure: bool,
     same_site: SameSite,
     max_age: Duration,
+    /// `Domain` of every cookie (`cookie.domain`); `None`: host-only cookies.
+    domain: Option<String>,
     opened: OpenedCache,
 }
 
@@ -66,6 +73,7 @@ impl CookieCodec {
             secure,
             same_site,
             max_age,
+            domain: None,
             opened: OpenedCache(
                 moka::sync::Cache::builder()
                     .max_capacity(100_000)
@@ -73,6 +81,13 @@ impl CookieCodec {
                     .build_with_hasher(PrehashedKeys),
             ),
         }
+    }
+
+    /// Every cookie this codec writes carries `Domain=domain` (one sign-in for every host
+    /// under it); without it cookies are host-only.
+    pub fn with_domain(mut self, domain: Option<String>) -> Self {
+        self.domain = domain;
+        self
     }
 
     pub fn name(&self) -> &str {
@@ -91,25 +106,66 @@ impl CookieCodec {
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
     }
 
-    /// The sealed value the request carries: the plain cookie, or its chunks joined in order.
-    pub fn sealed_value<'a>(&self, cookies: &'a RequestCookies) -> Option<Cow<'a, str>> {
-        if let Some(v) = cookies.get(&self.name) {
-            return Some(Cow::Borrowed(v));
-        }
-        let mut joined = String::new();
+    /// The sealed values the request may carry, in the order to try them: each plain cookie
+    /// of our name, then each way of joining the chunks it sent (`_0`, `_1`, ... in order;
+    /// one value per chunk unless some chunk name came more than once). Another host of the
+    /// same site can plant cookies of our name; trying each means a planted one can neither
+    /// hide the real session nor get it cleared. At most [`MAX_CANDIDATES`].
+    pub fn sealed_values<'a>(&self, cookies: &'a RequestCookies) -> Vec<Cow<'a, str>> {
+        let mut found: Vec<Cow<'a, str>> = cookies
+            .get_all(&self.name)
+            .take(MAX_CANDIDATES)
+            .map(Cow::Borrowed)
+            .collect();
+        let mut parts: Vec<Vec<&'a str>> = Vec::new();
         for i in 0..MAX_CHUNKS {
-            match cookies.get(&chunk_name(&self.name, i)) {
-                Some(part) => joined.push_str(part),
-                None if i == 0 => return None,
-                None => break,
+            let name = chunk_name(&self.name, i);
+            let values: Vec<&'a str> = cookies.get_all(&name).take(MAX_CANDIDATES).collect();
+            if values.is_empty() {
+                break;
+            }
+            parts.push(values);
+        }
+        if parts.is_empty() {
+            return found;
+        }
+        // Every combination of one value per chunk, first values first, until the bound.
+        let mut pick = vec![0usize; parts.len()];
+        while found.len() < MAX_CANDIDATES {
+            let joined: String = parts.iter().zip(&pick).map(|(v, &i)| v[i]).collect();
+            found.push(Cow::Owned(joined));
+            let Some(turn) = (0..parts.len())
+                .rev()
+                .find(|&c| pick[c] + 1 < parts[c].len())
+            else {
+                break;
+            };
+            pick[turn] += 1;
+            for later in &mut pick[turn + 1..] {
+                *later = 0;
             }
         }
-        Some(Cow::Owned(joined))
+        found
     }
 
-    /// The session, or `None` for anything missing, tampered, truncated or foreign.
+    /// The session, or `None` for anything missing, tampered, truncated or foreign. When
+    /// several cookies of our name open (a planted session beside the user's own), the most
+    /// recent sign-in wins: the one the user just made.
     pub fn open(&self, cookies: &RequestCookies) -> Option<Opened> {
-        let sealed = self.sealed_value(cookies)?;
+        let mut best: Option<Opened> = None;
+        for sealed in self.sealed_values(cookies) {
+            if let Some(opened) = self.open_sealed(&sealed)
+                && best
+                    .as_ref()
+                    .is_none_or(|b| opened.session.created_at > b.session.created_at)
+            {
+                best = Some(opened);
+            }
+        }
+        best
+    }
+
+    fn open_sealed(&self, sealed: &str) -> Option<Opened> {
         let key: [u8; 32] = Sha256::digest(sealed.as_bytes()).into();
         if let Some((session, reseal)) = self.opened.0.get(&key) {
             return Some(Opened {
@@ -118,7 +174,7 @@ impl CookieCodec {
                 cached: true,
             });
         }
-        let (json, age) = self.sealer.open(&self.name, &sealed)?;
+        let (json, age) = self.sealer.open(&self.name, sealed)?;
         let session = Arc::new(Session::from_json(json.as_bytes())?);
         let reseal = age == KeyAge::Old;
         self.opened.0.insert(key, (session.clone(), reseal));
@@ -129,7 +185,7 @@ impl CookieCodec {
         })
     }
 
-    /// Opens a value from [`Self::sealed_value`]: the plaintext and the key that opened it.
+    /// Opens a value from [`Self::sealed_values`]: the plaintext and the key that opened it.
     pub fn open_value(&self, sealed: &str) -> Option<(String, KeyAge)> {
         self.sealer.open(&self.name, sealed)
     }
@@ -241,6 +297,9 @@ impl CookieCodec {
             .max_age(max_age);
         if max_age.is_zero() {
             c = c.expires(time::OffsetDateTime::UNIX_EPOCH);
+        }
+        if let Some(domain) = &self.domain {
+            c = c.domain(domain.clone());
         }
         c.build().to_string()
     }

@@ -54,6 +54,15 @@ impl RequestCookies {
         self.pairs().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
 
+    /// Every value sent under `name`, in order. A browser sends several when another host
+    /// of the same site (a sibling subdomain, the parent domain) planted a cookie of the
+    /// same name beside ours: which one is real only opening them can tell.
+    pub fn get_all<'a, 'n>(&'a self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
+        self.pairs()
+            .filter(move |(n, _)| *n == name)
+            .map(|(_, v)| v)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.pairs().map(|(n, _)| n)
     }
@@ -118,6 +127,17 @@ mod tests {
         assert_eq!(c.get("b"), Some("2"));
         assert_eq!(c.get("c"), Some("3"));
         assert_eq!(c.get("d"), None);
+    }
+
+    #[test]
+    fn every_value_of_a_repeated_name_is_kept() {
+        let c = RequestCookies::from_headers(&headers(&["a=planted; b=2; a=real", "a=third"]));
+        assert_eq!(c.get("a"), Some("planted"));
+        assert_eq!(
+            c.get_all("a").collect::<Vec<_>>(),
+            vec!["planted", "real", "third"]
+        );
+        assert_eq!(c.get_all("z").count(), 0);
     }
 
     #[test]

@@ -67,19 +67,34 @@ impl Sessions {
                 ticket: None,
             }));
         };
-        let Some(sealed) = self.codec.sealed_value(cookies) else {
-            return Ok(None);
-        };
-        let Some((ticket, reseal)) = redis.ticket(&self.codec, &sealed) else {
-            return Ok(None);
-        };
-        let (session, cached) = redis.read(&ticket).await?;
-        Ok(session.map(|session| Loaded {
-            session,
-            reseal,
-            cached,
-            ticket: Some(ticket),
-        }))
+        // Several tickets only when another host planted a cookie of our name: the most
+        // recent sign-in among those that still exist wins, as for cookie sessions.
+        let mut best: Option<Loaded> = None;
+        for (ticket, reseal) in self.tickets(redis, cookies) {
+            let (session, cached) = redis.read(&ticket).await?;
+            if let Some(session) = session
+                && best
+                    .as_ref()
+                    .is_none_or(|b| session.created_at > b.session.created_at)
+            {
+                best = Some(Loaded {
+                    session,
+                    reseal,
+                    cached,
+                    ticket: Some(ticket),
+                });
+            }
+        }
+        Ok(best)
+    }
+
+    /// The tickets the request's cookies of our name open to (junk opens to none).
+    fn tickets(&self, redis: &RedisStore, cookies: &RequestCookies) -> Vec<(Ticket, bool)> {
+        self.codec
+            .sealed_values(cookies)
+            .iter()
+            .filter_map(|sealed| redis.ticket(&self.codec, sealed))
+            .collect()
     }
 
     /// Stores a new session (at sign-in) and returns the `Set-Cookie` values for it.
@@ -121,11 +136,10 @@ impl Sessions {
     /// With Redis unreachable this fails and the cookie is kept, so the user can try again
     /// and the session is never left alive behind a cleared cookie.
     pub async fn delete(&self, cookies: &RequestCookies) -> Result<Vec<String>, StoreError> {
-        if let Some(redis) = &self.redis
-            && let Some(sealed) = self.codec.sealed_value(cookies)
-            && let Some((ticket, _)) = redis.ticket(&self.codec, &sealed)
-        {
-            redis.delete(&ticket).await?;
+        if let Some(redis) = &self.redis {
+            for (ticket, _) in self.tickets(redis, cookies) {
+                redis.delete(&ticket).await?;
+            }
         }
         Ok(self.codec.clear(cookies))
     }
