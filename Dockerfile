@@ -13,18 +13,22 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 
 # 1. Dependencies only: a stub crate with the real manifest and lock file. This layer is
-#    rebuilt only when Cargo.toml or Cargo.lock change, not on every source edit.
+#    rebuilt only when Cargo.toml or Cargo.lock change, not on every source edit. The image
+#    is built without the `demo` feature: the stand-in and demo app (crates/demo) are for
+#    trying rocketgate out and for tests, not for production; cargo still reads the
+#    workspace member's manifest, so it is copied, with an empty library.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+COPY crates/demo/Cargo.toml crates/demo/
+RUN mkdir -p src crates/demo/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && cargo build --profile dist --locked \
+    && touch src/lib.rs crates/demo/src/lib.rs \
+    && cargo build --profile dist --locked --no-default-features \
     && rm -rf src
 
 # 2. The real sources. touch: make sure cargo rebuilds the crate over the stub's artefacts.
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --profile dist --locked \
+    && cargo build --profile dist --locked --no-default-features \
     && ./target/dist/rocketgate --version
 
 # Runtime: distroless "cc" (glibc, libgcc, CA certificates for the calls to Rocketpunch; no

@@ -5,15 +5,13 @@
 //! seen (AES-256-GCM + JSON); `open_cached` is the steady state (SHA-256 of the value and a
 //! cache hit). The issue's target for opening a session is 5 µs.
 
-use std::time::Duration;
-
-use cookie::{Key, SameSite};
+use cookie::Key;
 use divan::{Bencher, black_box};
 use http::header::{ACCEPT, COOKIE, HOST, HeaderMap, HeaderValue, USER_AGENT};
 use rocketgate::access::{DomainRule, RedirectPolicy, RequestPath, SkipRoute, SkipRoutes};
 use rocketgate::config::HeaderSettings;
 use rocketgate::identity::{add_upstream_identity, strip_client_identity};
-use rocketgate::session::{CookieCodec, Identity, RequestCookies, Sealer, Session, Tokens};
+use rocketgate::session::{CookieCodec, RequestCookies, Session};
 
 fn main() {
     divan::main();
@@ -22,33 +20,19 @@ fn main() {
 const NAME: &str = "_rocketgate";
 
 fn codec() -> CookieCodec {
-    let key = Key::derive_from(b"0123456789abcdef0123456789abcdef");
-    CookieCodec::new(
-        NAME.to_owned(),
-        Sealer::new(vec![key]),
-        true,
-        SameSite::Lax,
-        Duration::from_secs(7 * 24 * 3600),
+    rocketgate::testkit::codec_with(
+        NAME,
+        vec![Key::derive_from(b"0123456789abcdef0123456789abcdef")],
     )
 }
 
 /// A session like the stand-in's: a 40-character opaque access token and a refresh token.
 fn session() -> Session {
     let now = 1_800_000_000;
-    Session::new(
-        Identity {
-            user: "1001".into(),
-            email: Some("ada@example.com".into()),
-            preferred_username: Some("ada".into()),
-        },
-        Tokens {
-            access_token: "a".repeat(40),
-            refresh_token: Some("r".repeat(40)),
-            expires_at: Some(now + 3600),
-            issued_at: Some(now),
-        },
-        now,
-    )
+    let mut s = rocketgate::testkit::session_with(40, Some(now + 3600), now);
+    s.tokens.refresh_token = Some("r".repeat(40));
+    s.tokens.issued_at = Some(now);
+    s
 }
 
 /// The request's `Cookie` header as a browser sends it: the session beside an app cookie.

@@ -11,7 +11,7 @@ use crate::metrics::Metrics;
 use crate::oauth::OAuthClient;
 use crate::pages::Pages;
 use crate::proxy::{ProxyError, Upstream};
-use crate::refresh::Refresher;
+use crate::refresh::{RefreshPolicy, Refresher};
 use crate::session::redis::{LinkError, RedisStore};
 use crate::session::{CookieCodec, Sealer, Sessions};
 
@@ -65,7 +65,7 @@ impl App {
             config.limits.max_connections,
         )?
         .with_body_gap(config.limits.idle_timeout);
-        let oauth = Arc::new(OAuthClient::new(&config));
+        let oauth = Arc::new(OAuthClient::new(&config.provider, config.redirect_uri()));
         let metrics = Arc::new(Metrics::new());
         // A refresh is a token call and a profile read, each bounded by the provider timeout.
         let refresh_bound = config.provider.timeout * 2 + Duration::from_secs(5);
@@ -92,12 +92,14 @@ impl App {
         let refresher = Refresher::new(
             oauth.clone(),
             metrics.clone(),
-            config.session.refresh_before,
-            config.session.refresh_profile,
-            config.session.rotation_grace,
-            refresh_bound,
-        )
-        .coordinated_by(redis);
+            sessions.clone(),
+            RefreshPolicy {
+                refresh_before: config.session.refresh_before,
+                refresh_profile: config.session.refresh_profile,
+                rotation_grace: config.session.rotation_grace,
+                bound: refresh_bound,
+            },
+        );
         let assertion = config.assertion.as_ref().map(|settings| {
             if settings.generated_key {
                 tracing::warn!(
@@ -108,7 +110,11 @@ impl App {
             }
             Signer::new(settings, &config.public_url, metrics.clone())
         });
-        let bearer = BearerVerifier::new(&config, oauth.clone(), metrics.clone());
+        let bearer = config
+            .access
+            .accept_bearer_tokens
+            .then(|| BearerVerifier::new(&config.provider, oauth.clone(), metrics.clone()))
+            .flatten();
         Ok(Arc::new(Self {
             assertion,
             bearer,

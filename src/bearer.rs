@@ -20,11 +20,9 @@ use serde::Deserialize;
 use serde_json::Value;
 use url::Url;
 
-use crate::app::App;
-use crate::config::Config;
 use crate::metrics::{BearerOutcome, FetchOutcome, Metrics};
 use crate::oauth::OAuthClient;
-use crate::respond::RequestError;
+use crate::oauth::ProviderSettings;
 use crate::session::{Identity, Session, Tokens, unix_now};
 
 /// How long fetched keys are used before asking Rocketpunch again.
@@ -73,18 +71,20 @@ pub struct BearerVerifier {
 }
 
 impl BearerVerifier {
-    /// `None` unless `access.accept_bearer_tokens` is on (validation guarantees a JWKS URL).
-    pub fn new(config: &Config, oauth: Arc<OAuthClient>, metrics: Arc<Metrics>) -> Option<Self> {
-        if !config.access.accept_bearer_tokens {
-            return None;
-        }
-        let jwks_url = config.provider.jwks_url.clone()?;
+    /// Verifies tokens issued to `provider.client_id` (and by `provider.issuer`, when set)
+    /// against the keys at `provider.jwks_url`; `None` without a JWKS URL.
+    pub fn new(
+        provider: &ProviderSettings,
+        oauth: Arc<OAuthClient>,
+        metrics: Arc<Metrics>,
+    ) -> Option<Self> {
+        let jwks_url = provider.jwks_url.clone()?;
         let mut validation = Validation::new(Algorithm::RS256);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        validation.set_audience(&[&config.provider.client_id]);
+        validation.set_audience(&[&provider.client_id]);
         let mut required = vec!["exp", "aud", "sub"];
-        if let Some(issuer) = &config.provider.issuer {
+        if let Some(issuer) = &provider.issuer {
             validation.set_issuer(&[issuer]);
             required.push("iss");
         }
@@ -261,17 +261,6 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-}
-
-/// For the protected path: the bearer token's session, `None` when bearer tokens are off or
-/// the request carries none, an error (401 or 503) when it carries a bad one.
-pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Option<Session>, RequestError> {
-    let (Some(verifier), Some(token)) = (&app.bearer, bearer_token(headers)) else {
-        return Ok(None);
-    };
-    // Boxed: the JWKS fetch makes this future ~4 KiB, too much to carry inline in every
-    // connection's request future when most requests never present a token.
-    Ok(Some(Box::pin(verifier.verify(token)).await?))
 }
 
 #[cfg(test)]

@@ -4,8 +4,16 @@
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 
-use crate::config::HeaderSettings;
 use crate::session::Session;
+
+/// `[headers]`: which of the user's tokens the upstream also gets.
+#[derive(Debug, Clone, Copy)]
+pub struct HeaderSettings {
+    /// `X-Forwarded-Access-Token`.
+    pub pass_access_token: bool,
+    /// `Authorization: Bearer <access token>`.
+    pub pass_authorization_header: bool,
+}
 
 pub static X_FORWARDED_USER: HeaderName = HeaderName::from_static("x-forwarded-user");
 pub static X_FORWARDED_EMAIL: HeaderName = HeaderName::from_static("x-forwarded-email");
@@ -136,23 +144,12 @@ pub fn add_auth_request_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Identity, Tokens};
 
     fn session() -> Session {
-        Session::new(
-            Identity {
-                user: "1001".into(),
-                email: Some("ada@example.com".into()),
-                preferred_username: None,
-            },
-            Tokens {
-                access_token: "tok".into(),
-                refresh_token: None,
-                expires_at: None,
-                issued_at: None,
-            },
-            0,
-        )
+        let mut s = crate::testkit::sample_session();
+        s.identity.preferred_username = None;
+        s.tokens.access_token = "tok".into();
+        s
     }
 
     #[test]

@@ -1,20 +1,20 @@
 //! rocketgate: an authenticating reverse proxy for apps that sign users in with Rocketpunch.
 //!
-//! Request path: [`router`] → session ([`session`], [`gate`]) → access ([`access`]) →
-//! identity headers ([`identity`]) → [`proxy`]. Errors from every step become responses in
-//! exactly one place, [`respond`].
+//! Every request goes through [`pipeline`], whose phases run top to bottom in one file:
+//! accept, route, authenticate and authorize ([`gate`]), prepare the upstream request
+//! ([`identity`], [`assertion`]), forward ([`proxy`]), respond ([`respond`], the one place
+//! errors become answers), log. `docs/architecture.md` maps the modules.
 #![forbid(unsafe_code)]
 
 pub mod access;
-pub mod admin;
 pub mod app;
 pub mod assertion;
 pub mod bearer;
 pub mod body;
-pub mod cli;
 pub mod config;
-pub mod demo;
+pub mod context;
 pub mod endpoints;
+pub mod error;
 pub mod forwarded;
 pub mod gate;
 pub mod identity;
@@ -22,10 +22,13 @@ pub mod logging;
 pub mod metrics;
 pub mod oauth;
 pub mod pages;
+pub mod pipeline;
 pub mod proxy;
 pub mod refresh;
 pub mod respond;
-pub mod router;
+pub mod secret;
 pub mod server;
 pub mod session;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod tls;

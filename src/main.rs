@@ -1,3 +1,5 @@
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -16,7 +18,7 @@ fn main() -> ExitCode {
     {
         eprintln!("a TLS crypto provider was already installed");
     }
-    let cli = rocketgate::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     let runtime = match runtime_builder().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -24,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(rocketgate::cli::run(cli))
+    runtime.block_on(cli::run(cli))
 }
 
 /// One core (a `taskset`, or a container limited to one CPU): a single-threaded runtime, so

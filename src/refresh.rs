@@ -25,41 +25,11 @@ use sha2::{Digest, Sha256};
 
 use crate::metrics::{Metrics, RefreshOutcome};
 use crate::oauth::{OAuthClient, ProviderError};
-use crate::session::redis::{LinkError, RedisStore};
-use crate::session::{Session, Ticket};
+pub use crate::session::RefreshError;
+use crate::session::{Handle, Session, Sessions};
 
 /// How long a transient failure is remembered before a later request may try again.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(5);
-
-/// Why a refresh did not produce new tokens.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum RefreshError {
-    /// Rocketpunch refused the grant (`invalid_grant`, `invalid_client`, 401, ...): the
-    /// session is over and the user must sign in again.
-    #[error("Rocketpunch refused the refresh ({0})")]
-    Ended(String),
-    /// Rocketpunch could not answer (timeout, 5xx, 429, refused connection, garbage): the
-    /// session is kept and the refresh is tried again later.
-    #[error("Rocketpunch is unavailable for refresh ({0})")]
-    Unavailable(String),
-    /// The Redis session store could not be read, written or locked (or another replica's
-    /// refresh did not finish in time): the session is kept and the refresh tried again.
-    #[error("the session store is unavailable for refresh ({0})")]
-    StoreUnavailable(LinkError),
-    /// The session was signed out or revoked while it was being refreshed.
-    #[error("the session was signed out")]
-    SignedOut,
-}
-
-impl RefreshError {
-    /// Whether the session survives this failure and the refresh should be tried again.
-    pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            RefreshError::Unavailable(_) | RefreshError::StoreUnavailable(_)
-        )
-    }
-}
 
 /// What a request should carry on with.
 #[derive(Debug)]
@@ -109,25 +79,36 @@ impl moka::Expiry<[u8; 32], Flight> for FlightExpiry {
     }
 }
 
+/// When and how sessions are refreshed (`[session]`).
+#[derive(Clone, Copy, Debug)]
+pub struct RefreshPolicy {
+    /// Refresh when the access token expires within this window (capped at half its life).
+    pub refresh_before: Duration,
+    /// Re-read the profile on refresh so a changed email or lost permission takes effect.
+    pub refresh_profile: bool,
+    /// How long a just-rotated cookie is still served from the refresh it caused.
+    pub rotation_grace: Duration,
+    /// The longest a refresh's calls to Rocketpunch may take.
+    pub bound: Duration,
+}
+
 pub struct Refresher {
     oauth: Arc<OAuthClient>,
     metrics: Arc<Metrics>,
     flights: moka::future::Cache<[u8; 32], Flight>,
     refresh_before: Duration,
     refresh_profile: bool,
-    /// With Redis sessions: refreshes happen under the session's Redis lock, so replicas
-    /// never refresh one session twice.
-    store: Option<Arc<RedisStore>>,
+    /// Where the sessions live: Redis sessions are refreshed under their Redis lock, so
+    /// replicas never refresh one session twice.
+    sessions: Sessions,
 }
 
 impl Refresher {
     pub fn new(
         oauth: Arc<OAuthClient>,
         metrics: Arc<Metrics>,
-        refresh_before: Duration,
-        refresh_profile: bool,
-        rotation_grace: Duration,
-        refresh_bound: Duration,
+        sessions: Sessions,
+        policy: RefreshPolicy,
     ) -> Self {
         Self {
             oauth,
@@ -136,20 +117,14 @@ impl Refresher {
                 .max_capacity(1_000_000)
                 .expire_after(FlightExpiry {
                     // With Redis a refresh may first wait for another replica's lock.
-                    running: refresh_bound * 2 + Duration::from_secs(1),
-                    grace: rotation_grace.max(Duration::from_secs(1)),
+                    running: policy.bound * 2 + Duration::from_secs(1),
+                    grace: policy.rotation_grace.max(Duration::from_secs(1)),
                 })
                 .build(),
-            refresh_before,
-            refresh_profile,
-            store: None,
+            refresh_before: policy.refresh_before,
+            refresh_profile: policy.refresh_profile,
+            sessions,
         }
-    }
-
-    /// Refreshes Redis sessions under their Redis lock (see [`RedisStore::refresh_locked`]).
-    pub fn coordinated_by(mut self, store: Option<Arc<RedisStore>>) -> Self {
-        self.store = store;
-        self
     }
 
     /// Whether `session`'s access token expires within the refresh window at `now`.
@@ -172,7 +147,7 @@ impl Refresher {
     pub async fn ensure_fresh(
         &self,
         session: &Session,
-        ticket: Option<&Ticket>,
+        handle: &Handle,
         now: u64,
     ) -> Result<Freshness, RefreshError> {
         let expired = session.tokens.expires_at.is_some_and(|at| at <= now);
@@ -190,14 +165,14 @@ impl Refresher {
         };
         // Boxed: the cache's entry API makes this future large, and it would otherwise sit
         // inline in every connection's request future although few requests refresh.
-        Box::pin(self.join_or_launch(session, ticket, refresh_token, now)).await
+        Box::pin(self.join_or_launch(session, handle, refresh_token, now)).await
     }
 
     /// Joins the refresh of `refresh_token` already in flight (or just settled), or starts it.
     async fn join_or_launch(
         &self,
         session: &Session,
-        ticket: Option<&Ticket>,
+        handle: &Handle,
         refresh_token: &str,
         now: u64,
     ) -> Result<Freshness, RefreshError> {
@@ -205,7 +180,7 @@ impl Refresher {
         let entry = self
             .flights
             .entry(key)
-            .or_insert_with(async { self.launch(session.clone(), ticket.cloned(), now) })
+            .or_insert_with(async { self.launch(session.clone(), handle.clone(), now) })
             .await;
         let flight = entry.value().clone();
         if !entry.is_fresh() {
@@ -230,11 +205,11 @@ impl Refresher {
     }
 
     /// Spawns the refresh and returns a shared handle to its result; never awaits.
-    fn launch(&self, session: Session, ticket: Option<Ticket>, now: u64) -> Flight {
+    fn launch(&self, session: Session, handle: Handle, now: u64) -> Flight {
         let oauth = self.oauth.clone();
         let metrics = self.metrics.clone();
         let refresh_profile = self.refresh_profile;
-        let store = self.store.clone();
+        let sessions = self.sessions.clone();
         let task = tokio::spawn(async move {
             let call = |session: Session| async move {
                 let started = Instant::now();
@@ -247,10 +222,7 @@ impl Refresher {
                 metrics.refresh(outcome, started.elapsed().as_secs_f64());
                 result
             };
-            let result = match (store, ticket) {
-                (Some(store), Some(ticket)) => store.refresh_locked(&ticket, session, call).await,
-                _ => call(session).await,
-            };
+            let result = sessions.refresh(&handle, session, call).await;
             if let Err(error) = &result {
                 tracing::warn!(%error, "token refresh failed");
             }
@@ -301,39 +273,32 @@ fn classify(error: ProviderError) -> RefreshError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Identity, Tokens};
 
     fn session(expires_at: Option<u64>, issued_at: Option<u64>, refresh: bool) -> Session {
-        Session::new(
-            Identity {
-                user: "u".into(),
-                email: None,
-                preferred_username: None,
-            },
-            Tokens {
-                access_token: "a".into(),
-                refresh_token: refresh.then(|| "r".into()),
-                expires_at,
-                issued_at,
-            },
-            0,
-        )
+        let mut s = crate::testkit::session_with(1, expires_at, 0);
+        s.tokens.issued_at = issued_at;
+        if !refresh {
+            s.tokens.refresh_token = None;
+        }
+        s
     }
 
     fn refresher(refresh_before: u64) -> Refresher {
         // is_due does not touch the network; a client pointed nowhere is enough.
-        let config = crate::config::load_from_str(
-            "upstream = \"http://127.0.0.1:9\"\npublic_url = \"http://127.0.0.1:9\"\n[provider]\nclient_id = \"i\"\nclient_secret = \"s\"\n[cookie]\nsecret = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n",
-            &Default::default(),
-        )
-        .unwrap();
+        let provider = crate::testkit::provider_settings("http://127.0.0.1:9");
         Refresher::new(
-            Arc::new(OAuthClient::new(&config)),
+            Arc::new(OAuthClient::new(
+                &provider,
+                "http://127.0.0.1:9/oauth2/callback".into(),
+            )),
             Arc::new(Metrics::new()),
-            Duration::from_secs(refresh_before),
-            true,
-            Duration::from_secs(60),
-            Duration::from_secs(10),
+            Sessions::in_cookies(crate::testkit::codec()),
+            RefreshPolicy {
+                refresh_before: Duration::from_secs(refresh_before),
+                refresh_profile: true,
+                rotation_grace: Duration::from_secs(60),
+                bound: Duration::from_secs(10),
+            },
         )
     }
 
@@ -346,12 +311,12 @@ mod tests {
         let r = refresher(300);
         let expired = session(Some(100), Some(0), false);
         assert!(matches!(
-            r.ensure_fresh(&expired, None, 101).await,
+            r.ensure_fresh(&expired, &Handle::default(), 101).await,
             Err(RefreshError::Ended(_))
         ));
         let valid = session(Some(1_000), Some(0), false);
         assert!(matches!(
-            r.ensure_fresh(&valid, None, 101).await,
+            r.ensure_fresh(&valid, &Handle::default(), 101).await,
             Ok(Freshness::Unchanged)
         ));
     }

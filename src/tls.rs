@@ -13,6 +13,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::{self, PemObject};
@@ -24,7 +25,15 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::TlsSettings;
+/// The listener's certificate files. The pair was read and checked when the configuration
+/// was validated; the files themselves stay the source of truth so rotations are picked up.
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    /// How often the files are checked for a new certificate.
+    pub reload_interval: Duration,
+}
 
 /// ALPN protocols offered by the listener, preferred first. hyper-util's auto server tells
 /// HTTP/1.1 from h2 by the bytes it reads, so ALPN only has to let the client choose.

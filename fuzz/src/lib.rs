@@ -5,14 +5,13 @@
 //! exact bytes of a sealed value.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
-use cookie::{Key, SameSite};
+use cookie::Key;
 use http::HeaderMap;
 use http::header::COOKIE;
 use percent_encoding::percent_decode_str;
 use rocketgate::access::{DomainRule, RedirectPolicy, SkipRoute, SkipRoutes};
-use rocketgate::session::{CookieCodec, Identity, RequestCookies, Sealer, Session, Tokens};
+use rocketgate::session::{CookieCodec, RequestCookies, Session};
 use url::{Host, Url};
 
 /// The session cookie name every target uses.
@@ -33,31 +32,15 @@ pub fn codec() -> &'static CookieCodec {
 }
 
 pub fn codec_with(keys: Vec<Key>) -> CookieCodec {
-    CookieCodec::new(
-        COOKIE_NAME.to_owned(),
-        Sealer::new(keys),
-        true,
-        SameSite::Lax,
-        Duration::from_secs(3600),
-    )
+    rocketgate::testkit::codec_with(COOKIE_NAME, keys)
 }
 
-/// A session whose access token is `token_len` bytes long.
+/// A session whose access token is `token_len` bytes long (the seeds were sealed from these
+/// exact values: changing them makes every seed a foreign session).
 pub fn session(token_len: usize) -> Session {
-    Session::new(
-        Identity {
-            user: "1001".into(),
-            email: Some("ada@example.com".into()),
-            preferred_username: Some("ada".into()),
-        },
-        Tokens {
-            access_token: "a".repeat(token_len),
-            refresh_token: Some("r".into()),
-            expires_at: Some(1_700_000_000),
-            issued_at: Some(1_699_999_000),
-        },
-        1_699_999_000,
-    )
+    let mut s = rocketgate::testkit::session_with(token_len, Some(1_700_000_000), 1_699_999_000);
+    s.tokens.issued_at = Some(1_699_999_000);
+    s
 }
 
 /// The only sessions ever sealed under the fixture keys: a one-cookie session and one
@@ -238,7 +221,7 @@ pub async fn echo_gate() -> std::sync::Arc<rocketgate::app::App> {
         .await
         .expect("bind a loopback port");
     let upstream = listener.local_addr().expect("local address");
-    rocketgate::demo::spawn_upstream(listener);
+    rocketgate_demo::spawn_upstream(listener);
     let toml = format!(
         r#"
 upstream = "http://{upstream}"

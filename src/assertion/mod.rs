@@ -22,9 +22,19 @@ use sha2::{Digest as _, Sha256};
 pub use key::{SigningKey, kid_of};
 
 use crate::body::{self, Body};
-use crate::config::AssertionSettings;
 use crate::metrics::{CacheResult, Metrics};
 use crate::session::{Session, unix_now};
+
+/// `[assertion]`: how the `X-Rocketgate-Assertion` JWT is made.
+#[derive(Debug)]
+pub struct AssertionSettings {
+    pub lifetime: Duration,
+    /// `aud`; defaults to the upstream URL's host.
+    pub audience: String,
+    pub key: SigningKey,
+    /// No `key_file`: the key was generated at start, so replicas will not agree.
+    pub generated_key: bool,
+}
 
 pub static X_ROCKETGATE_ASSERTION: HeaderName = HeaderName::from_static("x-rocketgate-assertion");
 
@@ -170,7 +180,6 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Identity, Tokens};
     use jsonwebtoken::{DecodingKey, Validation, jwk::Jwk};
 
     fn settings() -> AssertionSettings {
@@ -183,20 +192,11 @@ mod tests {
     }
 
     fn session(user: &str, token: &str) -> Session {
-        Session::new(
-            Identity {
-                user: user.into(),
-                email: Some("ada@example.com".into()),
-                preferred_username: None,
-            },
-            Tokens {
-                access_token: token.into(),
-                refresh_token: None,
-                expires_at: None,
-                issued_at: None,
-            },
-            0,
-        )
+        let mut s = crate::testkit::sample_session();
+        s.identity.user = user.into();
+        s.identity.preferred_username = None;
+        s.tokens.access_token = token.into();
+        s
     }
 
     /// Also the first use of jsonwebtoken in the crate's tests: it panics at first use when

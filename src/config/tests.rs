@@ -55,7 +55,7 @@ fn minimal_config_gets_rocketpunch_defaults() {
     assert_eq!(c.provider.claims.user, "/id");
     assert_eq!(c.cookie.name, "_rocketgate");
     assert!(c.cookie.secure, "https public_url: secure cookies");
-    assert_eq!(c.cookie.same_site, cookie::SameSite::Lax);
+    assert_eq!(c.cookie.same_site, ::cookie::SameSite::Lax);
     assert_eq!(c.cookie.expire, Duration::from_secs(7 * 86400));
     assert_eq!(c.session.refresh_before, Duration::from_secs(300));
     assert!(matches!(c.session.store, SessionStoreKind::Cookie));

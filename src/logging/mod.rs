@@ -13,7 +13,12 @@ use std::io::Write as _;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use crate::config::LogFormat;
+/// How log lines are written: text for people, JSON for log pipelines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 mod request;
 

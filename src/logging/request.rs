@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::{OnceLock, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::LogFormat;
+use super::LogFormat;
 
 use super::Buffer;
 

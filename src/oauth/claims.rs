@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
+use super::ClaimPointers;
 use super::ProviderError;
-use crate::config::ClaimPointers;
 use crate::session::Identity;
 
 /// Resolves `pointer` in `profile`, falling back to `/data` + pointer because the profile

@@ -5,6 +5,7 @@
 
 mod claims;
 mod error;
+mod settings;
 mod state;
 
 use std::time::Duration;
@@ -21,10 +22,10 @@ use url::Url;
 
 pub use claims::identity;
 pub use error::ProviderError;
-pub use state::{LoginState, code_challenge, csrf_cookie_name, random_token};
+pub use state::{LoginError, LoginState, code_challenge, csrf_cookie_name, random_token};
 
-use crate::config::{Config, ProviderSettings};
 use crate::session::{Identity, Tokens};
+pub use settings::{ClaimPointers, ProviderSettings};
 
 /// Answers from Rocketpunch are small; anything larger is not a real answer.
 const MAX_BODY: usize = 1 << 20;
@@ -49,10 +50,12 @@ pub struct OAuthClient {
 }
 
 impl OAuthClient {
-    pub fn new(config: &Config) -> Self {
+    /// A client for `provider`, registered with `redirect_uri` (`public_url` +
+    /// `/oauth2/callback`).
+    pub fn new(provider: &ProviderSettings, redirect_uri: String) -> Self {
         // System roots (webpki's as fallback) plus `provider.ca_file`, if set.
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(crate::tls::client_config(&config.provider.ca))
+            .with_tls_config(crate::tls::client_config(&provider.ca))
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -61,8 +64,8 @@ impl OAuthClient {
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);
         Self {
-            provider: config.provider.clone(),
-            redirect_uri: config.redirect_uri(),
+            provider: provider.clone(),
+            redirect_uri,
             http,
         }
     }

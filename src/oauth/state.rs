@@ -7,6 +7,22 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// Ways a sign-in fails at the callback, before or at the code exchange, that are the
+/// browser's to retry rather than an outage.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("callback without a code")]
+    MissingCode,
+    #[error("unknown, expired or replayed state")]
+    InvalidState,
+    #[error("the user did not grant access")]
+    Denied { retry: String },
+    /// Rocketpunch refused the code (`invalid_grant`: expired, already used, or made up):
+    /// a sign-in to start again, not an outage.
+    #[error("Rocketpunch refused the authorization code")]
+    CodeRejected { retry: String },
+}
+
 /// What the CSRF cookie holds (sealed): the state to compare and where to go afterwards.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LoginState {

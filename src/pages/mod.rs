@@ -31,6 +31,32 @@ pub struct Action<'a> {
     pub label: &'a str,
 }
 
+/// What an error page says. Every text is escaped when the page is made.
+pub struct ErrorPage<'a> {
+    pub status: StatusCode,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub action: Option<Action<'a>>,
+    /// The signed-in account the page refuses ("Signed in as …").
+    pub account: Option<&'a str>,
+    /// The request id to quote when asking for help, on failures.
+    pub request_id: Option<&'a str>,
+}
+
+impl<'a> ErrorPage<'a> {
+    /// A page with just a status and words.
+    pub fn plain(status: StatusCode, title: &'a str, message: &'a str) -> Self {
+        ErrorPage {
+            status,
+            title,
+            message,
+            action: None,
+            account: None,
+            request_id: None,
+        }
+    }
+}
+
 const STYLE: &str = "body{margin:0;font:16px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;\
 background:#f5f6f8;color:#1d2330}main{max-width:32rem;margin:12vh auto 0;padding:2rem 1.5rem;\
 background:#fff;border-radius:12px;box-shadow:0 1px 4px rgba(0,0,0,.08);overflow-wrap:anywhere}\
@@ -44,8 +70,8 @@ border-radius:0;min-height:100vh;box-sizing:border-box}}";
 const ERROR_TEMPLATE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{{title}}</title><style>{{style}}</style></head><body><main>{{logo}}\
-<p class=\"status\">{{status}}</p><h1>{{title}}</h1><p>{{message}}</p>{{action}}\
-<footer>{{footer}}</footer></main></body></html>";
+<p class=\"status\">{{status}}</p><h1>{{title}}</h1><p>{{message}}</p>{{account}}{{action}}\
+{{request_id}}<footer>{{footer}}</footer></main></body></html>";
 
 const SIGN_IN_TEMPLATE: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -112,20 +138,32 @@ impl Pages {
         self.sign_in_page
     }
 
-    fn fill(
-        &self,
-        var: Var,
-        status: StatusCode,
-        title: &str,
-        message: &str,
-        action: Option<&Action<'_>>,
-        sign_in_url: &str,
-    ) -> String {
+    fn fill(&self, var: Var, page: &ErrorPage<'_>, sign_in_url: &str) -> String {
         match var {
-            Var::Status => status.as_u16().to_string(),
-            Var::Title => escape(title),
-            Var::Message => escape(message),
-            Var::Action => action
+            Var::Status => page.status.as_u16().to_string(),
+            Var::Title => escape(page.title),
+            Var::Message => escape(page.message),
+            Var::Account => page
+                .account
+                .map(|a| {
+                    format!(
+                        "<p class=\"status\">Signed in as <strong>{}</strong></p>",
+                        escape(a)
+                    )
+                })
+                .unwrap_or_default(),
+            Var::RequestId => page
+                .request_id
+                .map(|id| {
+                    format!(
+                        "<p class=\"status\">Request id <code>{}</code>: quote it when asking for help.</p>",
+                        escape(id)
+                    )
+                })
+                .unwrap_or_default(),
+            Var::Action => page
+                .action
+                .as_ref()
                 .map(|a| {
                     format!(
                         "<p><a class=\"button\" href=\"{}\">{}</a></p>",
@@ -142,18 +180,10 @@ impl Pages {
         }
     }
 
-    /// An error page; every argument is escaped here.
-    pub fn error(
-        &self,
-        status: StatusCode,
-        title: &str,
-        message: &str,
-        action: Option<Action<'_>>,
-    ) -> Response<Body> {
-        let html = self
-            .error
-            .render(|v| self.fill(v, status, title, message, action.as_ref(), ""));
-        html_response(status, html)
+    /// An error page; every text is escaped here.
+    pub fn error(&self, page: &ErrorPage<'_>) -> Response<Body> {
+        let html = self.error.render(|v| self.fill(v, page, ""));
+        html_response(page.status, html)
     }
 
     /// A 200 page that moves the browser on to `location` by itself (meta refresh) with a
@@ -201,9 +231,8 @@ impl Pages {
     /// the request it answers was not authenticated.
     pub fn sign_in(&self, sign_in_url: &str) -> Response<Body> {
         let status = StatusCode::UNAUTHORIZED;
-        let html = self
-            .sign_in
-            .render(|v| self.fill(v, status, "", "", None, sign_in_url));
+        let page = ErrorPage::plain(status, "", "");
+        let html = self.sign_in.render(|v| self.fill(v, &page, sign_in_url));
         html_response(status, html)
     }
 }
@@ -277,19 +306,24 @@ mod tests {
             app_name: "<App>".into(),
             ..PageSettings::default()
         });
-        let r = pages.error(
-            StatusCode::FORBIDDEN,
-            "<t>",
-            "a \"b\" <script>",
-            Some(Action {
+        let r = pages.error(&ErrorPage {
+            action: Some(Action {
                 href: "/x?a=1&b=\"",
                 label: "<go>",
             }),
-        );
+            account: Some("<ada>"),
+            request_id: Some("<id>"),
+            ..ErrorPage::plain(StatusCode::FORBIDDEN, "<t>", "a \"b\" <script>")
+        });
         assert_eq!(r.status(), 403);
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         let html = text(r).await;
         assert!(!html.contains("<script>") && !html.contains("<t>") && !html.contains("<go>"));
+        assert!(
+            html.contains("Signed in as <strong>&lt;ada&gt;</strong>"),
+            "{html}"
+        );
+        assert!(html.contains("<code>&lt;id&gt;</code>"), "{html}");
         assert!(html.contains("href=\"/x?a=1&amp;b=&quot;\""));
         assert!(html.contains("lang=\"en\"") && html.contains("viewport"));
         let sign_in = text(pages.sign_in("/oauth2/start?rd=%2F&x=\"")).await;
@@ -333,7 +367,7 @@ mod tests {
             sign_in_template: None,
         });
         assert!(pages.sign_in_enabled());
-        let html = text(pages.error(StatusCode::BAD_GATEWAY, "T", "M", None)).await;
+        let html = text(pages.error(&ErrorPage::plain(StatusCode::BAD_GATEWAY, "T", "M"))).await;
         assert_eq!(
             html,
             "E 502 T Acme IT &lt;help&gt; <img class=\"logo\" src=\"data:image/png;base64,AAAA\" alt=\"Acme logo\">"

@@ -19,17 +19,11 @@ mod timeouts;
 use http::StatusCode;
 
 use crate::app::App;
-use crate::router;
+pub use crate::context::ConnInfo;
+use crate::endpoints::health;
+use crate::pipeline;
 use crate::tls::ServerTls;
 use timeouts::{Activity, TimedIo};
-
-/// What the proxy knows about the connection a request came on.
-#[derive(Clone, Copy, Debug)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    /// `http` or `https`, for `X-Forwarded-Proto`.
-    pub proto: &'static str,
-}
 
 /// Serves `listener` (plain HTTP/1.1 and h2c) until `shutdown` resolves, then drains as
 /// configured and returns.
@@ -188,7 +182,7 @@ async fn serve_connection<I>(
         let activity = activity.clone();
         async move {
             let guard = activity.request_started();
-            let response = router::handle(app, req, conn).await;
+            let response = pipeline::handle(app, req, conn).await;
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 activity.upgraded();
             }
@@ -231,7 +225,7 @@ pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
                 let response = match req.uri().path() {
-                    "/metrics" => router::metrics(&app),
+                    "/metrics" => health::metrics(&app),
                     "/ping" => http::Response::new(crate::body::full("OK")),
                     _ => {
                         let mut r = http::Response::new(crate::body::full("not found"));

@@ -312,35 +312,15 @@ fn chunk_name(name: &str, i: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::{Identity, Tokens};
     use cookie::Key;
     use http::HeaderMap;
 
     fn codec(keys: Vec<Key>) -> CookieCodec {
-        CookieCodec::new(
-            "_rg".into(),
-            Sealer::new(keys),
-            true,
-            SameSite::Lax,
-            Duration::from_secs(3600),
-        )
+        crate::testkit::codec_with("_rg", keys)
     }
 
     fn session(token_len: usize) -> Session {
-        Session::new(
-            Identity {
-                user: "1001".into(),
-                email: Some("ada@example.com".into()),
-                preferred_username: Some("ada".into()),
-            },
-            Tokens {
-                access_token: "a".repeat(token_len),
-                refresh_token: Some("r".into()),
-                expires_at: Some(1),
-                issued_at: None,
-            },
-            5,
-        )
+        crate::testkit::session_with(token_len, Some(1), 5)
     }
 
     /// What a browser would send back after receiving `set_cookies`.

@@ -7,6 +7,7 @@ mod codec;
 mod cookies;
 mod prehashed;
 pub mod redis;
+mod refresh_error;
 mod seal;
 mod store;
 mod ticket;
@@ -18,8 +19,9 @@ use serde::{Deserialize, Serialize};
 pub use codec::{CookieCodec, Opened};
 pub use cookies::{RequestCookies, strip_cookies};
 pub(crate) use prehashed::PrehashedKeys;
+pub use refresh_error::RefreshError;
 pub use seal::{KeyAge, Sealer};
-pub use store::{Loaded, Sessions, StoreError};
+pub use store::{Handle, Loaded, Sessions, StoreError};
 pub use ticket::Ticket;
 
 /// Who the user is, as Rocketpunch's profile said at sign-in.
@@ -111,20 +113,10 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        Session::new(
-            Identity {
-                user: "1001".into(),
-                email: Some("ada@example.com".into()),
-                preferred_username: None,
-            },
-            Tokens {
-                access_token: "at".into(),
-                refresh_token: Some("rt".into()),
-                expires_at: Some(10),
-                issued_at: None,
-            },
-            100,
-        )
+        let mut s = crate::testkit::session_with(2, Some(10), 100);
+        s.tokens.access_token = "at".into();
+        s.tokens.refresh_token = Some("rt".into());
+        s
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Where sessions are kept: whole in the cookie (the default, no server state), or in Redis
 //! with only a ticket in the cookie. Callers see one interface; the conformance suite in
-//! `tests/store.rs` holds both to the same behaviour.
+//! `tests/it/store.rs` holds both to the same behaviour.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use super::redis::{LinkError, RedisStore};
 use super::ticket::Ticket;
-use super::{CookieCodec, RequestCookies, Session};
+use super::{CookieCodec, RefreshError, RequestCookies, Session};
 
 /// The session store could not be reached: the request gets 503 and keeps its session.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -17,6 +18,11 @@ pub enum StoreError {
     NotRevocable,
 }
 
+/// Which stored session a [`Loaded`] came from, for the store's own later use (rewriting
+/// its cookie, refreshing it under a lock). Opaque: callers pass it back, never look inside.
+#[derive(Clone, Debug, Default)]
+pub struct Handle(Option<Ticket>);
+
 /// A session read from the request.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -25,46 +31,64 @@ pub struct Loaded {
     pub reseal: bool,
     /// Served without decryption (cookie) or without a Redis round trip (Redis).
     pub cached: bool,
-    /// The Redis ticket; `None` for cookie sessions.
-    pub ticket: Option<Ticket>,
+    pub handle: Handle,
 }
 
+/// Where sessions live; only this module looks.
+#[derive(Clone, Debug)]
+enum Backend {
+    /// The whole session, sealed, in the cookie.
+    Cookie,
+    /// A ticket in the cookie, the session (sealed with the ticket's key) in Redis.
+    Redis(Arc<RedisStore>),
+}
+
+/// The session store: load, create, rewrite, delete, revoke, and coordinate refreshes, the
+/// same calls whatever the backend.
 #[derive(Clone, Debug)]
 pub struct Sessions {
     codec: CookieCodec,
-    redis: Option<Arc<RedisStore>>,
+    backend: Backend,
 }
 
 impl Sessions {
     pub fn in_cookies(codec: CookieCodec) -> Self {
-        Self { codec, redis: None }
+        Self {
+            codec,
+            backend: Backend::Cookie,
+        }
     }
 
     pub fn in_redis(codec: CookieCodec, store: Arc<RedisStore>) -> Self {
         Self {
             codec,
-            redis: Some(store),
+            backend: Backend::Redis(store),
         }
     }
 
+    /// The Redis store behind these sessions, for tests and operations that are Redis's
+    /// alone (health, revocation from the command line).
     pub fn redis(&self) -> Option<&Arc<RedisStore>> {
-        self.redis.as_ref()
+        match &self.backend {
+            Backend::Redis(store) => Some(store),
+            Backend::Cookie => None,
+        }
     }
 
     /// Whether requests can be served: always for cookies; for Redis, while it answers.
     pub fn is_ready(&self) -> bool {
-        self.redis.as_ref().is_none_or(|r| r.is_up())
+        self.redis().is_none_or(|r| r.is_up())
     }
 
     /// The request's session; `Ok(None)` for no cookie or anything that does not open, and an
     /// error only when the store cannot answer (never read as "signed out").
     pub async fn load(&self, cookies: &RequestCookies) -> Result<Option<Loaded>, StoreError> {
-        let Some(redis) = &self.redis else {
+        let Backend::Redis(redis) = &self.backend else {
             return Ok(self.codec.open(cookies).map(|o| Loaded {
                 session: o.session,
                 reseal: o.reseal,
                 cached: o.cached,
-                ticket: None,
+                handle: Handle(None),
             }));
         };
         // Several tickets only when another host planted a cookie of our name: the most
@@ -81,7 +105,7 @@ impl Sessions {
                     session,
                     reseal,
                     cached,
-                    ticket: Some(ticket),
+                    handle: Handle(Some(ticket)),
                 });
             }
         }
@@ -103,9 +127,9 @@ impl Sessions {
         session: &Session,
         cookies: &RequestCookies,
     ) -> Result<Vec<String>, StoreError> {
-        match &self.redis {
-            None => Ok(self.codec.write(session, cookies)),
-            Some(redis) => {
+        match &self.backend {
+            Backend::Cookie => Ok(self.codec.write(session, cookies)),
+            Backend::Redis(redis) => {
                 let ticket = redis.create(session).await?;
                 Ok(self.codec.write_value(&ticket.encode(), cookies))
             }
@@ -118,10 +142,10 @@ impl Sessions {
     pub fn rewrite(
         &self,
         session: &Session,
-        ticket: Option<&Ticket>,
+        handle: &Handle,
         cookies: &RequestCookies,
     ) -> Vec<String> {
-        match ticket {
+        match &handle.0 {
             None => self.codec.write(session, cookies),
             Some(ticket) => self.codec.write_value(&ticket.encode(), cookies),
         }
@@ -129,14 +153,34 @@ impl Sessions {
 
     /// Whether a refresh changes what the cookie holds (it does only for cookie sessions).
     pub fn refresh_rewrites_cookie(&self) -> bool {
-        self.redis.is_none()
+        matches!(self.backend, Backend::Cookie)
+    }
+
+    /// Runs `call` (the token call) to refresh the session behind `handle`, which the caller
+    /// saw as `seen`. Cookie sessions just call it; Redis sessions call it under the
+    /// session's lock, so however many replicas see it due, one calls Rocketpunch and the
+    /// others pick the new tokens up from Redis (see `redis::lock`).
+    pub async fn refresh<F, Fut>(
+        &self,
+        handle: &Handle,
+        seen: Session,
+        call: F,
+    ) -> Result<Arc<Session>, RefreshError>
+    where
+        F: FnOnce(Session) -> Fut,
+        Fut: Future<Output = Result<Arc<Session>, RefreshError>>,
+    {
+        match (&self.backend, &handle.0) {
+            (Backend::Redis(redis), Some(ticket)) => redis.refresh_locked(ticket, seen, call).await,
+            _ => call(seen).await,
+        }
     }
 
     /// Signs out: deletes the session server-side (Redis) and clears every cookie chunk.
     /// With Redis unreachable this fails and the cookie is kept, so the user can try again
     /// and the session is never left alive behind a cleared cookie.
     pub async fn delete(&self, cookies: &RequestCookies) -> Result<Vec<String>, StoreError> {
-        if let Some(redis) = &self.redis {
+        if let Backend::Redis(redis) = &self.backend {
             for (ticket, _) in self.tickets(redis, cookies) {
                 redis.delete(&ticket).await?;
             }
@@ -146,9 +190,9 @@ impl Sessions {
 
     /// Ends every session of `user`; returns how many there were.
     pub async fn revoke_user(&self, user: &str) -> Result<u64, StoreError> {
-        match &self.redis {
-            None => Err(StoreError::NotRevocable),
-            Some(redis) => Ok(redis.revoke_user(user).await?),
+        match &self.backend {
+            Backend::Cookie => Err(StoreError::NotRevocable),
+            Backend::Redis(redis) => Ok(redis.revoke_user(user).await?),
         }
     }
 }

@@ -14,7 +14,7 @@ use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServer
 use redis::{Cmd, FromRedisValue, IntoConnectionInfo, RedisError, RedisFuture, Value};
 use tokio::sync::Mutex;
 
-use crate::config::{RedisSettings, RedisTarget};
+use super::{RedisSettings, RedisTarget};
 
 /// Why a Redis operation did not complete. Never carries a URL or a value.
 #[derive(Debug, Clone, thiserror::Error)]

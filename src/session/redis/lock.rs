@@ -13,8 +13,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use super::{LinkError, RedisStore, to_json};
-use crate::refresh::RefreshError;
-use crate::session::{Session, Ticket};
+use crate::session::{RefreshError, Session, Ticket};
 
 /// How often a replica waiting for another's refresh looks for its result.
 const POLL: Duration = Duration::from_millis(50);

@@ -8,6 +8,7 @@
 mod health;
 mod link;
 mod lock;
+mod settings;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -21,8 +22,8 @@ pub use link::LinkError;
 
 use super::ticket::{Ticket, user_digest};
 use super::{CookieCodec, KeyAge, PrehashedKeys, Session, unix_now};
-use crate::config::RedisSettings;
 use crate::metrics::Metrics;
+pub use settings::{RedisSettings, RedisTarget};
 
 /// A session this process read recently, and the fingerprint of the key that opened it.
 type Cached = (Arc<Session>, [u8; 32]);

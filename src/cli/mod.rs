@@ -1,0 +1,140 @@
+//! The `rocketgate` command line: run the proxy, run the demo, check a config, generate a
+//! secret, revoke sessions. The binary's own modules; the library knows nothing of them.
+
+#[cfg(feature = "demo")]
+mod demo;
+mod proxy;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use rocketgate::config::{self, Config};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rocketgate",
+    version,
+    about = "Authenticating reverse proxy for Rocketpunch sign-in"
+)]
+pub struct Cli {
+    /// The TOML configuration file.
+    #[arg(long, env = "ROCKETGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    #[cfg(feature = "demo")]
+    /// Run a Rocketpunch stand-in, a demo app and the proxy in front of it, all on this machine.
+    Demo {
+        /// Where the proxy listens; open this address in a browser.
+        #[arg(long, default_value = "127.0.0.1:4180")]
+        listen: SocketAddr,
+        /// Lifetime of the stand-in's access tokens (`expires_in`), e.g. "20s" or "1h".
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        token_lifetime: Duration,
+        /// Show rocketgate's sign-in page (`[pages] sign_in_page = true`) instead of
+        /// redirecting straight to the stand-in.
+        #[arg(long)]
+        sign_in_page: bool,
+        /// Proxy to this app (e.g. "http://127.0.0.1:8080") instead of the built-in demo app.
+        #[arg(long, value_name = "URL")]
+        upstream: Option<url::Url>,
+        /// Keep sessions in Redis (`session.store = "redis"`) at this URL, e.g.
+        /// "redis://127.0.0.1:6379/0", instead of in the cookie.
+        #[arg(long, value_name = "URL")]
+        redis_url: Option<String>,
+    },
+    /// Validate the configuration and exit 0, or print every problem and exit 1.
+    CheckConfig,
+    /// Print a fresh random cookie secret (base64 of 32 bytes).
+    GenerateSecret,
+    /// Manage server-side sessions (needs session.store = "redis").
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsAction {
+    /// Sign a user out everywhere: delete every session of the user from Redis.
+    Revoke {
+        /// The user's Rocketpunch id (what rocketgate sends as X-Forwarded-User).
+        #[arg(long)]
+        user: String,
+    },
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    match cli.command {
+        Some(Command::GenerateSecret) => {
+            println!("{}", generate_secret());
+            ExitCode::SUCCESS
+        }
+        Some(Command::CheckConfig) => match load(cli.config, &env) {
+            Ok(_) => {
+                println!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Some(Command::Sessions {
+            action: SessionsAction::Revoke { user },
+        }) => match load(cli.config, &env) {
+            Ok(config) => proxy::revoke(config, &user).await,
+            Err(code) => code,
+        },
+        #[cfg(feature = "demo")]
+        Some(Command::Demo {
+            listen,
+            token_lifetime,
+            sign_in_page,
+            upstream,
+            redis_url,
+        }) => {
+            let overrides = demo::demo_overrides(upstream.as_ref(), redis_url.as_deref());
+            demo::demo(listen, token_lifetime, sign_in_page, overrides).await
+        }
+        None => match load(cli.config, &env) {
+            Ok(config) => match TcpListener::bind(config.listen).await {
+                Ok(listener) => proxy::run_proxy(config, listener).await,
+                Err(e) => {
+                    eprintln!("listen: cannot bind {}: {e}", config.listen);
+                    ExitCode::FAILURE
+                }
+            },
+            Err(code) => code,
+        },
+    }
+}
+
+/// 32 random bytes in standard base64: exactly what `cookie.secret` takes.
+pub fn generate_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn load(path: Option<PathBuf>, env: &HashMap<String, String>) -> Result<Config, ExitCode> {
+    let Some(path) = path else {
+        eprintln!("no configuration: pass --config FILE or set ROCKETGATE_CONFIG");
+        return Err(ExitCode::from(2));
+    };
+    config::load(&path, env).map_err(|e| {
+        eprintln!("invalid configuration in {}:", path.display());
+        for problem in e.problems() {
+            eprintln!("  {problem}");
+        }
+        ExitCode::FAILURE
+    })
+}

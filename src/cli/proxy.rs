@@ -1,0 +1,105 @@
+//! Running the proxy from a validated configuration, and the session CLI.
+
+use std::process::ExitCode;
+
+use rocketgate::app::App;
+use rocketgate::config::Config;
+use rocketgate::server;
+use tokio::net::TcpListener;
+
+/// Logs the effective configuration (never a secret) and serves until SIGTERM/SIGINT.
+pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
+    let _log_guard = rocketgate::logging::init(config.log_format);
+    tracing::info!(
+        listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
+        upstream = %config.upstream,
+        public_url = %config.public_url,
+        authorize_url = %config.provider.authorize_url,
+        token_url = %config.provider.token_url,
+        profile_url = %config.provider.profile_url,
+        client_id = %config.provider.client_id,
+        scopes = %config.provider.scopes.join(" "),
+        cookie = %config.cookie.name,
+        cookie_secure = config.cookie.secure,
+        cookie_keys = config.cookie.keys.len(),
+        cookie_expire = ?config.cookie.expire,
+        refresh_before = ?config.session.refresh_before,
+        session_store = %config.session.redis().map_or_else(|| "cookie".to_owned(), |r| r.target.describe()),
+        admin_endpoint = config.admin.token.is_some(),
+        email_policy_open = config.access.emails.is_open(),
+        skip_routes = !config.access.skip_routes.is_empty(),
+        tls = config.tls.is_some(),
+        "rocketgate starting"
+    );
+    #[cfg(unix)]
+    server::fdlimit::raise(config.limits.max_connections);
+    // Loaded again (validation already checked the pair) because the files, not the
+    // configuration, hold the certificate: the reloader keeps following them.
+    let tls = match config.tls.as_ref().map(rocketgate::tls::ServerTls::start) {
+        None => None,
+        Some(Ok(tls)) => Some(tls),
+        Some(Err(e)) => {
+            eprintln!("{}: {e}", e.key());
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match App::new(config) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(addr) = app.config.metrics_listen {
+        match TcpListener::bind(addr).await {
+            Ok(metrics) => {
+                tokio::spawn(server::serve_metrics(app.clone(), metrics));
+            }
+            Err(e) => {
+                eprintln!("metrics_listen: cannot bind {addr}: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match tls {
+        Some(tls) => server::serve_tls(app, listener, tls, server::shutdown_signal()).await,
+        None => server::serve(app, listener, server::shutdown_signal()).await,
+    }
+    tracing::info!("rocketgate stopped");
+    ExitCode::SUCCESS
+}
+
+/// `rocketgate sessions revoke --user ID`: the same as the admin endpoint, from a shell that
+/// has the configuration (and so the Redis credentials).
+pub async fn revoke(config: Config, user: &str) -> ExitCode {
+    let Some(settings) = config.session.redis() else {
+        eprintln!(
+            "session.store is \"cookie\": cookie sessions cannot be revoked server-side \
+             (rotate cookie.secret to end every session)"
+        );
+        return ExitCode::FAILURE;
+    };
+    let metrics = std::sync::Arc::new(rocketgate::metrics::Metrics::new());
+    let store = match rocketgate::session::redis::RedisStore::new(
+        settings,
+        config.cookie.expire,
+        std::time::Duration::from_secs(30),
+        metrics,
+    ) {
+        Ok(store) => store,
+        Err(e) => {
+            eprintln!("session.redis_url: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match store.revoke_user(user).await {
+        Ok(n) => {
+            println!("revoked {n} session(s) of user {user}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", store.target());
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! What one request carries through the pipeline: who asked (connection, origin, id), what
+//! kind of answer they can read, the cookies they sent, the `Set-Cookie` values every answer
+//! must carry, and the user once known. Phases read and add to it; the respond phase is the
+//! only one that turns it into response headers.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{Method, Uri};
+
+use crate::forwarded::Origin;
+use crate::metrics::RouteKind;
+use crate::session::{RequestCookies, Session};
+
+/// What the proxy knows about the connection a request came on.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// `http` or `https`, for `X-Forwarded-Proto`.
+    pub proto: &'static str,
+}
+
+/// How a refusal must be written for this client to read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// A browser navigation: pages and redirects.
+    Html,
+    /// Scripts, API clients, and the endpoints that only ever answer JSON.
+    Json,
+}
+
+static X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
+
+impl Format {
+    /// Browsers navigating get redirects and pages; scripts and API clients get JSON.
+    pub fn of(headers: &HeaderMap) -> Format {
+        let xhr = headers
+            .get(&X_REQUESTED_WITH)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
+        let html = !xhr
+            && headers
+                .get_all(header::ACCEPT)
+                .iter()
+                .any(|v| v.to_str().is_ok_and(|v| v.contains("text/html")));
+        if html { Format::Html } else { Format::Json }
+    }
+}
+
+/// The signed-in user a response was made for: the id for the request log, the name the
+/// pages show.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub user: String,
+    /// The email, else the username, else the id.
+    pub name: String,
+}
+
+impl Account {
+    pub fn of(session: &Session) -> Account {
+        let id = &session.identity;
+        Account {
+            user: id.user.clone(),
+            name: id
+                .email
+                .clone()
+                .or_else(|| id.preferred_username.clone())
+                .unwrap_or_else(|| id.user.clone()),
+        }
+    }
+}
+
+/// One request's state, from accept to log.
+pub struct Context {
+    /// The request id (the client's when sane, else a fresh one), sent upstream and back.
+    pub id: HeaderValue,
+    pub started: Instant,
+    pub method: Method,
+    /// The request target as received, for the log line and "Try again" links.
+    pub uri: Uri,
+    pub kind: RouteKind,
+    pub format: Format,
+    pub origin: Origin,
+    /// The request's cookies, parsed once (empty on routes that never read them).
+    pub cookies: RequestCookies,
+    /// `Set-Cookie` values for whatever answer this request gets, error pages included: a
+    /// refreshed session must reach the browser even when the upstream then fails.
+    pub set_cookies: Vec<String>,
+    /// The signed-in user, once authenticated.
+    pub account: Option<Account>,
+}
+
+impl Context {
+    /// Remembers `cookies` for the answer.
+    pub fn set(&mut self, cookies: Vec<String>) {
+        if self.set_cookies.is_empty() {
+            self.set_cookies = cookies;
+        } else {
+            self.set_cookies.extend(cookies);
+        }
+    }
+
+    /// Where "Try again" leads: the request's own path and query, unless a browser could
+    /// read it as another host (`//evil.com`, `/\evil.com`), then `/`.
+    pub fn return_path(&self) -> String {
+        return_path(&self.uri)
+    }
+}
+
+/// The request's own path and query, byte for byte, or `/` when it could be read as
+/// another host.
+pub fn return_path(uri: &Uri) -> String {
+    let path = uri.path();
+    let b = path.as_bytes();
+    let ambiguous = b.first() != Some(&b'/')
+        || matches!(b.get(1), Some(b'/' | b'\\'))
+        || path.contains('\\')
+        || path.to_ascii_lowercase().starts_with("/%2f")
+        || path.to_ascii_lowercase().starts_with("/%5c");
+    if ambiguous {
+        return "/".to_owned();
+    }
+    uri.path_and_query()
+        .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_for_navigations_only() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Format::of(&h), Format::Json);
+        h.insert(
+            header::ACCEPT,
+            "text/html,application/xhtml+xml".parse().unwrap(),
+        );
+        assert_eq!(Format::of(&h), Format::Html);
+        h.insert("x-requested-with", "XMLHttpRequest".parse().unwrap());
+        assert_eq!(Format::of(&h), Format::Json);
+        let mut json = HeaderMap::new();
+        json.insert(header::ACCEPT, "application/json".parse().unwrap());
+        assert_eq!(Format::of(&json), Format::Json);
+    }
+
+    #[test]
+    fn return_path_keeps_deep_links_and_refuses_other_hosts() {
+        for (uri, expected) in [
+            ("/a/b?q=a%20b&u=http://x", "/a/b?q=a%20b&u=http://x"),
+            ("/", "/"),
+            ("//evil.com/x", "/"),
+            ("/%2fevil.com", "/"),
+            ("/%5Cevil.com", "/"),
+        ] {
+            let uri: Uri = uri.parse().unwrap();
+            assert_eq!(return_path(&uri), expected, "{uri}");
+        }
+    }
+}

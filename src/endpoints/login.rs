@@ -1,0 +1,239 @@
+//! Signing in: `/oauth2/start`, Rocketpunch's return to `/oauth2/callback`, and what a
+//! request that is not signed in gets (a redirect to Rocketpunch, the sign-in page, or 401).
+
+use std::time::Duration;
+
+use http::{Request, Response};
+use subtle::ConstantTimeEq;
+
+use super::{query, redirect, start_link};
+use crate::app::{App, LOGIN_TTL};
+use crate::body::Body;
+use crate::context::{Account, Context, Format, return_path};
+use crate::error::RequestError;
+use crate::metrics::LoginOutcome;
+use crate::oauth::{
+    LoginError, LoginState, ProviderError, code_challenge, csrf_cookie_name, random_token,
+};
+use crate::session::{RequestCookies, Session, unix_now};
+
+/// The longest return URL remembered across a login (the sealed CSRF cookie stays < 4 KiB).
+const MAX_RD: usize = 2048;
+
+/// What a request to a protected path gets when it is not signed in: a browser navigation
+/// goes to Rocketpunch (or to the sign-in page when it is on), returning to this exact URL
+/// afterwards; anything else gets 401.
+pub fn challenge(app: &App, cx: &mut Context) -> Result<Response<Body>, RequestError> {
+    if cx.format != Format::Html {
+        return Err(RequestError::Unauthenticated);
+    }
+    let rd = return_path(&cx.uri);
+    if app.pages.sign_in_enabled() {
+        return Ok(app.pages.sign_in(&start_link(&rd)));
+    }
+    Ok(begin_login(app, cx, &rd))
+}
+
+/// Sends the browser to Rocketpunch, remembering `rd` (already validated) and the PKCE
+/// verifier in a CSRF cookie of this login's own, so parallel logins in several tabs all
+/// complete. A browser already holding `limits.max_logins_per_client` unfinished logins has
+/// them cleared first, so no client can grow its cookie jar without bound.
+pub fn begin_login(app: &App, cx: &mut Context, rd: &str) -> Response<Body> {
+    // The return URL rides in the CSRF cookie, which must stay one cookie under 4 KiB: a
+    // longer one is cut back to its path, or to `/`.
+    let rd = if rd.len() <= MAX_RD {
+        rd
+    } else {
+        rd.split('?')
+            .next()
+            .filter(|p| p.len() <= MAX_RD)
+            .unwrap_or("/")
+    };
+    let state = random_token();
+    let name = csrf_cookie_name(app.codec.name(), &state);
+    let verifier = app.config.provider.pkce.then(random_token);
+    let login = LoginState {
+        state: state.clone(),
+        rd: rd.to_owned(),
+        iat: unix_now(),
+        verifier,
+    };
+    let json = serde_json::to_string(&login).unwrap_or_default();
+    let sealed = app.codec.sealer().seal(&name, &json);
+    let csrf_prefix = format!("{}_csrf_", app.codec.name());
+    let pending: Vec<&str> = cx
+        .cookies
+        .names()
+        .filter(|n| n.starts_with(&csrf_prefix))
+        .collect();
+    let mut set: Vec<String> = if pending.len() >= app.config.limits.max_logins_per_client {
+        tracing::info!(
+            pending = pending.len(),
+            "too many logins in progress; clearing them"
+        );
+        pending
+            .iter()
+            .map(|n| app.codec.set_login(n, "", Duration::ZERO))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    set.push(app.codec.set_login(&name, &sealed, LOGIN_TTL));
+    cx.set(set);
+    let challenge = login.verifier.as_deref().map(code_challenge);
+    redirect(&app.oauth.authorize_url(&state, challenge.as_deref()))
+}
+
+/// `rd` if it is a safe place to send the browser, else the root.
+pub(super) fn safe_rd(app: &App, rd: Option<&str>) -> String {
+    rd.and_then(|rd| app.config.access.redirects.check(rd))
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// Starts a login. Without `rd`, a trusted proxy's `X-Forwarded-Uri` / `X-Original-URL`
+/// (forward-auth setups) says where to return; from anyone else it is ignored.
+pub fn start(app: &App, cx: &mut Context, req: &Request<impl Sized>) -> Response<Body> {
+    let q = query(req);
+    let rd = q
+        .get("rd")
+        .map(String::as_str)
+        .or(cx.origin.original_uri.as_deref());
+    let rd = safe_rd(app, rd);
+    begin_login(app, cx, &rd)
+}
+
+/// The login this callback belongs to, checked against the browser's CSRF cookie.
+fn verify_state(
+    app: &App,
+    cookies: &RequestCookies,
+    state: &str,
+    now: u64,
+) -> Result<LoginState, LoginError> {
+    let name = csrf_cookie_name(app.codec.name(), state);
+    let sealed = cookies.get(&name).ok_or(LoginError::InvalidState)?;
+    let (json, _) = app
+        .codec
+        .sealer()
+        .open(&name, sealed)
+        .ok_or(LoginError::InvalidState)?;
+    let login: LoginState = serde_json::from_str(&json).map_err(|_| LoginError::InvalidState)?;
+    let same: bool = login.state.as_bytes().ct_eq(state.as_bytes()).into();
+    let fresh = now.saturating_sub(login.iat) <= LOGIN_TTL.as_secs();
+    if same && fresh {
+        Ok(login)
+    } else {
+        Err(LoginError::InvalidState)
+    }
+}
+
+/// Rocketpunch's return: the state checked against this browser's login cookie and used
+/// once, the code exchanged, the profile read, the access policy applied, the session
+/// stored, and the browser sent back to where it started.
+pub async fn callback(
+    app: &App,
+    cx: &mut Context,
+    req: &Request<impl Sized>,
+) -> Result<Response<Body>, RequestError> {
+    let q = query(req);
+    let now = unix_now();
+    let state = q.get("state").map(String::as_str).unwrap_or("");
+    let csrf_clear = || {
+        let name = csrf_cookie_name(app.codec.name(), state);
+        vec![app.codec.set_login(&name, "", Duration::ZERO)]
+    };
+
+    if let Some(error) = q.get("error") {
+        tracing::info!(provider_error = %sanitize(error), "sign-in not granted at Rocketpunch");
+        app.metrics.login(LoginOutcome::Denied);
+        let rd = verify_state(app, &cx.cookies, state, now)
+            .map(|l| l.rd)
+            .unwrap_or_else(|_| "/".into());
+        cx.set(csrf_clear());
+        // Always a page: this is a browser coming back from Rocketpunch's consent screen.
+        cx.format = Format::Html;
+        return Err(LoginError::Denied {
+            retry: start_link(&rd),
+        }
+        .into());
+    }
+    let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
+        app.metrics.login(LoginOutcome::InvalidState);
+        return Err(LoginError::MissingCode.into());
+    };
+    let login = match verify_state(app, &cx.cookies, state, now) {
+        Ok(login) => login,
+        Err(e) => {
+            app.metrics.login(LoginOutcome::InvalidState);
+            return Err(e.into());
+        }
+    };
+    if !app
+        .used_states
+        .entry(login.state.clone())
+        .or_insert(())
+        .await
+        .is_fresh()
+    {
+        app.metrics.login(LoginOutcome::InvalidState);
+        return Err(LoginError::InvalidState.into());
+    }
+
+    let identity = async {
+        let tokens = app
+            .oauth
+            .exchange_code(code, login.verifier.as_deref(), now)
+            .await?;
+        let identity = app.oauth.identity(&tokens.access_token).await?;
+        Ok::<_, ProviderError>((tokens, identity))
+    };
+    let (tokens, identity) = match identity.await {
+        Ok(found) => found,
+        Err(ProviderError::Rejected { code, .. }) if code == "invalid_grant" => {
+            tracing::info!("Rocketpunch refused the authorization code (expired or reused)");
+            app.metrics.login(LoginOutcome::InvalidCode);
+            return Err(LoginError::CodeRejected {
+                retry: start_link(&login.rd),
+            }
+            .into());
+        }
+        Err(e) => {
+            tracing::warn!(provider_error = e.code(), error = %e, "sign-in failed at Rocketpunch");
+            app.metrics.login(LoginOutcome::ProviderError);
+            return Err(e.into());
+        }
+    };
+    if !app.config.access.emails.allows(identity.email.as_deref()) {
+        tracing::info!(user = %identity.user, "signed in but not allowed");
+        app.metrics.login(LoginOutcome::Forbidden);
+        return Err(RequestError::Forbidden);
+    }
+    tracing::info!(user = %identity.user, request_id = ?cx.id, "signed in");
+    app.metrics.login(LoginOutcome::Success);
+    let session = Session::new(identity, tokens, now);
+    let set = match app.sessions.create(&session, &cx.cookies).await {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(error = %e, "sign-in could not be stored");
+            app.metrics.login(LoginOutcome::StoreUnavailable);
+            return Err(e.into());
+        }
+    };
+    cx.set(set);
+    cx.set(csrf_clear());
+    cx.account = Some(Account::of(&session));
+    // A Strict session cookie is withheld on the redirect chain that began at Rocketpunch,
+    // so the last hop is a same-site navigation from our own page instead of a 302.
+    Ok(if app.codec.is_strict() {
+        app.pages.continue_to(&login.rd)
+    } else {
+        redirect(&login.rd)
+    })
+}
+
+/// Provider-sent text reduced to something safe to log.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(64)
+        .collect()
+}

@@ -1,0 +1,32 @@
+//! rocketgate end to end: real servers on 127.0.0.1 ports (the proxy, the Rocketpunch
+//! stand-in, echo upstreams, redis-server, nginx, child processes of the binary), driven as
+//! clients would drive them. One test binary: one link for the whole suite.
+
+mod support;
+
+mod allow_lists;
+mod architecture;
+mod assertion;
+mod bearer;
+mod cookie_keys;
+mod forward_auth;
+mod forwarded_headers;
+mod header_spoofing;
+mod hostile_clients;
+mod limits;
+mod log_secrets;
+mod login;
+mod nginx;
+mod observability;
+mod pages;
+mod properties;
+mod provider_errors;
+mod proxy;
+mod redirects;
+mod redis;
+mod refresh;
+mod routing;
+mod session_cookies;
+mod shutdown;
+mod store;
+mod tls;
