@@ -177,7 +177,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     /// Handles into `requests` and `session_cache`, taken on first use: counting a request
-    /// is then one atomic add, not a locked, SipHashed family look-up (`bench/`). A series
+    /// is then one atomic add, not a locked, SipHashed family look-up. A series
     /// still appears in the exposition only once it has been counted.
     request_counters: [[OnceLock<Counter>; ROUTE_KINDS]; STATUS_CLASSES],
     session_cache_counters: [OnceLock<Counter>; 2],

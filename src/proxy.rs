@@ -150,9 +150,8 @@ impl Upstream {
     /// Like [`Upstream::new`], also trusting `roots` for an https upstream (`upstream_ca_file`),
     /// and keeping up to `max_idle` idle connections. rocketgate passes
     /// `limits.max_connections`: a smaller pool than the number of requests in flight makes
-    /// every burst close the surplus and open it again (with 1,000 busy clients and 256 kept,
-    /// a fifth of all requests paid for a new upstream connection, and throughput fell by a
-    /// third; `bench/`). Idle connections are closed after 90 s either way.
+    /// every burst close the surplus and open it again, so that many requests pay for a new
+    /// upstream connection. Idle connections are closed after 90 s either way.
     pub fn with_roots(
         url: &Url,
         timeout: Duration,

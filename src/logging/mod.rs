@@ -1,8 +1,8 @@
 //! Where log lines go: stdout, in batches.
 //!
 //! Every request writes a log line. Writing each one to stdout costs a system call on the
-//! request's thread; handing each to a writer thread costs a cross-thread wake-up instead.
-//! Both showed up as the largest single cost per request in `bench/`. Here a line is appended
+//! request's thread; handing each to a writer thread costs a cross-thread wake-up instead,
+//! and either would be a large part of what a request costs. Here a line is appended
 //! to an in-memory buffer (no system call, no wake-up) and a background thread writes the
 //! buffer out every [`FLUSH_EVERY`]; a buffer that grows past [`FLUSH_AT`] is written at once by
 //! whoever filled it, so memory stays bounded and a flood of lines slows requests down rather

@@ -1,8 +1,8 @@
 //! The one log line every request writes, formatted without tracing's field visitors.
 //!
-//! The line is the largest per-request cost that is ours alone: through
-//! `tracing-subscriber`'s formatter it took about a tenth of the instructions of a proxied
-//! request (callgrind, `bench/`). Here it is written straight into the log buffer, in exactly
+//! The line is the largest per-request cost that is ours alone, and `tracing-subscriber`'s
+//! formatter (field visitors, dynamic dispatch per field) makes it dearer still. Here it is
+//! written straight into the log buffer, in exactly
 //! the text or JSON shape that formatter produces (a test compares the two), so log pipelines
 //! see no difference. It still obeys `ROCKETGATE_LOG`: a filter that turns
 //! `rocketgate::request` off turns this line off. On a terminal (colours) and where

@@ -1,6 +1,6 @@
 //! A hasher for cache keys that are already uniformly random: SHA-256 digests of cookies and
 //! random session ids. Their first eight bytes are as good a hash as any, so the caches skip
-//! SipHash, which showed up as a per-request cost (callgrind, `bench/`). Keys are never chosen
+//! SipHash, which would otherwise be paid on every request. Keys are never chosen
 //! by a client: a digest cannot be steered without a SHA-256 preimage, and only sessions that
 //! opened (or ids we generated) are ever inserted.
 

@@ -196,3 +196,58 @@ async fn every_error_page_is_self_contained_and_plain_spoken() {
         }
     }
 }
+
+#[tokio::test]
+async fn failure_pages_name_the_request_and_refusals_name_the_account() {
+    const SECRET: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let dead = crate::support::process::free_port();
+    let stack = Stack::with(Options {
+        upstream: Some(dead),
+        ..Options::default().env("ROCKETGATE_COOKIE__SECRET", SECRET)
+    })
+    .await;
+    let browser = stack.browser();
+    let failed = browser.login("/deep/link?x=1&y=<2>").await;
+    assert_eq!(failed.status(), 502);
+    let id = failed.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let html = failed.text().await.unwrap();
+    assert!(html.contains(&format!("<code>{id}</code>")), "{html}");
+    assert!(
+        html.contains("href=\"/deep/link?x=1&amp;y=%3C2%3E\">Try again</a>"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("Signed in as"),
+        "a failure is not a refusal: {html}"
+    );
+
+    // The same session at a gate whose allow-list leaves ada out.
+    let narrow = Stack::with(
+        Options::default()
+            .env("ROCKETGATE_COOKIE__SECRET", SECRET)
+            .env("ROCKETGATE_ACCESS__ALLOWED_EMAILS", "nobody@example.com"),
+    )
+    .await;
+    let refused = narrow
+        .client()
+        .get(narrow.url("/"))
+        .header(ACCEPT, crate::support::HTML)
+        .header(reqwest::header::COOKIE, browser.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("Signed in as <strong>ada@example.com</strong>"),
+        "{html}"
+    );
+    assert!(html.contains(">Sign out</a>"), "{html}");
+    assert!(
+        !html.contains("<code>"),
+        "no request id on a refusal: {html}"
+    );
+}

@@ -109,8 +109,8 @@ impl RedisStore {
             // Right id, wrong key: never served, whatever Redis holds.
             return Ok((None, true));
         }
-        // Boxed: Redis's futures are ~7 KiB, and this one would otherwise sit inline in every
-        // connection's request future, used or not (see `router::handle`).
+        // Boxed: Redis's futures are large, and this one would otherwise sit inline in every
+        // connection's request future, used or not (see `pipeline::handle`).
         Ok((Box::pin(self.read_through(ticket)).await?, false))
     }
 
