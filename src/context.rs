@@ -4,6 +4,7 @@
 //! only one that turns it into response headers.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
@@ -48,25 +49,23 @@ impl Format {
 }
 
 /// The signed-in user a response was made for: the id for the request log, the name the
-/// pages show.
+/// pages show. A shared handle on the session, so knowing it costs no copy per request.
 #[derive(Clone, Debug)]
-pub struct Account {
-    pub user: String,
-    /// The email, else the username, else the id.
-    pub name: String,
-}
+pub struct Account(pub Arc<Session>);
 
 impl Account {
-    pub fn of(session: &Session) -> Account {
-        let id = &session.identity;
-        Account {
-            user: id.user.clone(),
-            name: id
-                .email
-                .clone()
-                .or_else(|| id.preferred_username.clone())
-                .unwrap_or_else(|| id.user.clone()),
-        }
+    /// The stable user id.
+    pub fn user(&self) -> &str {
+        &self.0.identity.user
+    }
+
+    /// What the pages call the account: the email, else the username, else the id.
+    pub fn name(&self) -> &str {
+        let id = &self.0.identity;
+        id.email
+            .as_deref()
+            .or(id.preferred_username.as_deref())
+            .unwrap_or(&id.user)
     }
 }
 

@@ -57,10 +57,9 @@ pub async fn authenticate(
     if accepted == Credentials::SessionOrBearer
         && let Some(session) = bearer(app, headers).await?
     {
-        cx.account = Some(Account::of(&session));
-        return Ok(Some(User {
-            session: Arc::new(session),
-        }));
+        let session = Arc::new(session);
+        cx.account = Some(Account(session.clone()));
+        return Ok(Some(User { session }));
     }
     if app.codec.has_session_cookie(&cx.cookies) {
         let clear = app.codec.clear(&cx.cookies);
@@ -108,7 +107,7 @@ async fn session(app: &App, cx: &mut Context) -> Result<Option<User>, RequestErr
         let set = app.sessions.rewrite(&session, &loaded.handle, &cx.cookies);
         cx.set(set);
     }
-    cx.account = Some(Account::of(&session));
+    cx.account = Some(Account(session.clone()));
     Ok(Some(User { session }))
 }
 

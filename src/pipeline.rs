@@ -27,7 +27,7 @@ use crate::access::RequestPath;
 use crate::app::App;
 use crate::assertion::X_ROCKETGATE_ASSERTION;
 use crate::body::Body;
-use crate::context::{ConnInfo, Context, Format};
+use crate::context::{Account, ConnInfo, Context, Format};
 use crate::endpoints::{admin, forward_auth, health, login, sign_out, userinfo};
 use crate::error::RequestError;
 use crate::gate::{self, Credentials, User};
@@ -256,7 +256,7 @@ fn respond(
             let reader = Reader {
                 format: cx.format,
                 request_id: cx.id.to_str().ok(),
-                account: cx.account.as_ref().map(|a| a.name.as_str()),
+                account: cx.account.as_ref().map(Account::name),
                 retry: Some(&retry),
             };
             respond::render(&error, &app.pages, &reader)
@@ -288,7 +288,7 @@ fn log(app: &App, cx: &Context, response: &Response<Body>) {
         status,
         latency: elapsed,
         client: cx.origin.client_ip,
-        user: cx.account.as_ref().map(|a| a.user.as_str()),
+        user: cx.account.as_ref().map(Account::user),
         request_id: cx.id.to_str().unwrap_or("-"),
     });
 }

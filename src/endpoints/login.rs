@@ -220,7 +220,8 @@ pub async fn callback(
     };
     cx.set(set);
     cx.set(csrf_clear());
-    cx.account = Some(Account::of(&session));
+    let session = std::sync::Arc::new(session);
+    cx.account = Some(Account(session.clone()));
     // A Strict session cookie is withheld on the redirect chain that began at Rocketpunch,
     // so the last hop is a same-site navigation from our own page instead of a 302.
     Ok(if app.codec.is_strict() {

@@ -32,7 +32,7 @@ pub async fn sign_out(
             .await
             .ok()
             .flatten()
-            .map(|loaded| Account::of(&loaded.session).name);
+            .map(|loaded| Account(loaded.session).name().to_owned());
         let action = format!(
             "/oauth2/sign_out?rd={}",
             form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()

@@ -152,6 +152,15 @@ impl CookieCodec {
     /// several cookies of our name open (a planted session beside the user's own), the most
     /// recent sign-in wins: the one the user just made.
     pub fn open(&self, cookies: &RequestCookies) -> Option<Opened> {
+        // The usual jar: one cookie of our name and no chunks, nothing to choose between.
+        let mut plain = cookies.get_all(&self.name);
+        if let (Some(only), None) = (plain.next(), plain.next())
+            && !cookies
+                .names()
+                .any(|n| n.strip_prefix(self.name.as_str()) == Some("_0"))
+        {
+            return self.open_sealed(only);
+        }
         let mut best: Option<Opened> = None;
         for sealed in self.sealed_values(cookies) {
             if let Some(opened) = self.open_sealed(&sealed)
