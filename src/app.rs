@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::oauth::OAuthClient;
 use crate::pages::Pages;
-use crate::proxy::{ProxyError, Upstream};
+use crate::proxy::{ProxyError, Upstream, UpstreamSettings};
 use crate::refresh::{RefreshPolicy, Refresher};
 use crate::session::redis::{LinkError, RedisStore};
 use crate::session::{CookieCodec, Sealer, Sessions};
@@ -58,13 +58,14 @@ impl App {
             config.cookie.expire,
         )
         .with_domain(config.cookie.domain.clone());
-        let upstream = Upstream::with_roots(
-            &config.upstream,
-            config.upstream_timeout,
-            &config.upstream_ca,
-            config.limits.max_connections,
-        )?
-        .with_body_gap(config.limits.idle_timeout);
+        let upstream = Upstream::new(&UpstreamSettings {
+            url: config.upstream.clone(),
+            timeout: config.upstream_timeout,
+            roots: config.upstream_ca.clone(),
+            max_idle: config.limits.max_connections,
+            body_gap: config.limits.idle_timeout,
+            h2_keepalive: config.limits.idle_timeout,
+        })?;
         let oauth = Arc::new(OAuthClient::new(&config.provider, config.redirect_uri()));
         let metrics = Arc::new(Metrics::new());
         // A refresh is a token call and a profile read, each bounded by the provider timeout.

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::{Method, Uri};
+use http::{Method, StatusCode, Uri};
 
 use crate::forwarded::Origin;
 use crate::metrics::RouteKind;
+use crate::proxy::grpc::GrpcKind;
 use crate::session::{RequestCookies, Session};
 
 /// What the proxy knows about the connection a request came on.
@@ -29,13 +30,20 @@ pub enum Format {
     Html,
     /// Scripts, API clients, and the endpoints that only ever answer JSON.
     Json,
+    /// gRPC and gRPC-Web clients, which read only a status and a message in trailers
+    /// (or in headers, "trailers-only"), never a body of ours and never a redirect.
+    Grpc(GrpcKind),
 }
 
 static X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
 
 impl Format {
-    /// Browsers navigating get redirects and pages; scripts and API clients get JSON.
+    /// Browsers navigating get redirects and pages; gRPC clients, by their `content-type`,
+    /// get gRPC statuses; scripts and API clients get JSON.
     pub fn of(headers: &HeaderMap) -> Format {
+        if let Some(kind) = crate::proxy::grpc::kind(headers) {
+            return Format::Grpc(kind);
+        }
         let xhr = headers
             .get(&X_REQUESTED_WITH)
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"xmlhttprequest"));
@@ -87,6 +95,9 @@ pub struct Context {
     pub set_cookies: Vec<String>,
     /// The signed-in user, once authenticated.
     pub account: Option<Account>,
+    /// The status of rocketgate's own refusal, for the log and the metrics: a gRPC client's
+    /// refusal travels as HTTP 200 with a `grpc-status`, yet is a 401 or a 503 all the same.
+    pub refused: Option<StatusCode>,
 }
 
 impl Context {
@@ -141,6 +152,13 @@ mod tests {
         let mut json = HeaderMap::new();
         json.insert(header::ACCEPT, "application/json".parse().unwrap());
         assert_eq!(Format::of(&json), Format::Json);
+        // A gRPC-Web call from a page may well accept text/html: its content-type decides.
+        let mut grpc = h.clone();
+        grpc.insert(
+            header::CONTENT_TYPE,
+            "application/grpc-web+proto".parse().unwrap(),
+        );
+        assert_eq!(Format::of(&grpc), Format::Grpc(GrpcKind::Web));
     }
 
     #[test]

@@ -85,6 +85,7 @@ fn accept(app: &App, mut req: Request<Incoming>, conn: ConnInfo) -> (Context, Re
         cookies,
         set_cookies: Vec::new(),
         account: None,
+        refused: None,
     };
     (cx, req)
 }
@@ -252,6 +253,7 @@ fn respond(
             if error.status().is_server_error() {
                 tracing::warn!(%error, request_id = ?cx.id, "request failed");
             }
+            cx.refused = Some(error.status());
             let retry = cx.return_path();
             let reader = Reader {
                 format: cx.format,
@@ -279,7 +281,7 @@ fn respond(
 // === 8. log ===
 
 fn log(app: &App, cx: &Context, response: &Response<Body>) {
-    let status = response.status().as_u16();
+    let status = cx.refused.unwrap_or(response.status()).as_u16();
     let elapsed = cx.started.elapsed();
     app.metrics.request(status, cx.kind, elapsed.as_secs_f64());
     crate::logging::log_request(&crate::logging::RequestLine {

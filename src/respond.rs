@@ -9,6 +9,7 @@ use crate::context::Format;
 use crate::error::RequestError;
 use crate::oauth::ProviderError;
 use crate::pages::{self, ErrorPage, Pages};
+use crate::proxy::grpc::{self, Code, GrpcKind};
 use crate::session::{RefreshError, StoreError};
 
 /// Who reads an error answer, and what its page can say about the request.
@@ -66,6 +67,7 @@ pub fn render(error: &RequestError, pages: &Pages, to: &Reader<'_>) -> Response<
             })
         }
         Format::Json => pages::json_error(status, code, message),
+        Format::Grpc(kind) => trailers_only(kind, Code::for_status(status), message),
     };
     // RFC 6750 §3: tell a bearer client why its token was refused.
     if let RequestError::Bearer(BearerError::Invalid(_)) = error {
@@ -96,6 +98,21 @@ pub fn render(error: &RequestError, pages: &Pages, to: &Reader<'_>) -> Response<
     response
 }
 
+/// A gRPC "trailers-only" answer: HTTP 200 with the status in the headers and no body,
+/// which HTTP/2 sends as one HEADERS frame ending the stream. `grpc-web` clients read it
+/// the same way over HTTP/1.1.
+fn trailers_only(kind: GrpcKind, code: Code, message: &str) -> Response<Body> {
+    let mut response = Response::new(crate::body::empty());
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, kind.content_type());
+    headers.insert(GRPC_STATUS.clone(), code.header());
+    headers.insert(GRPC_MESSAGE.clone(), grpc::message(message));
+    response
+}
+
+static GRPC_STATUS: header::HeaderName = header::HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: header::HeaderName = header::HeaderName::from_static("grpc-message");
+
 /// Adds `cookies` to `response` as `Set-Cookie` headers.
 pub fn add_cookies(response: &mut Response<Body>, cookies: Vec<String>) {
     for c in cookies {
@@ -125,6 +142,23 @@ mod tests {
                 render(&error, &pages(), &Reader::html()).status().as_u16(),
                 status
             );
+        }
+    }
+
+    #[test]
+    fn grpc_clients_get_trailers_only_answers() {
+        for (error, status) in every_error() {
+            let to = Reader {
+                format: Format::Grpc(GrpcKind::Grpc),
+                ..Reader::json()
+            };
+            let r = render(&error, &pages(), &to);
+            assert_eq!(r.status(), 200, "{error:?}");
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/grpc");
+            let code = Code::for_status(http::StatusCode::from_u16(status).unwrap());
+            assert_eq!(r.headers()["grpc-status"], code.header(), "{error:?}");
+            assert!(!r.headers()["grpc-message"].is_empty());
+            assert!(hyper::body::Body::is_end_stream(r.body()), "{error:?}");
         }
     }
 

@@ -59,7 +59,7 @@ pub(super) fn top_level(p: &mut Problems, raw: &RawConfig) -> (Option<TopLevel>,
     });
     let metrics_listen_ok = raw.metrics_listen.is_none() || metrics_listen.is_some();
     let upstream = required(p, "upstream", raw.upstream.as_deref())
-        .and_then(|v| p.take("upstream", http_url(v)));
+        .and_then(|v| p.take("upstream", upstream_url(v)));
     let public_url = required(p, "public_url", raw.public_url.as_deref())
         .and_then(|v| p.take("public_url", http_url(v)));
     if let Some(url) = &public_url
@@ -125,6 +125,23 @@ pub(super) fn top_level(p: &mut Problems, raw: &RawConfig) -> (Option<TopLevel>,
         })
     })();
     (top, public_url)
+}
+
+/// The upstream: `http://` (HTTP/1.1, gRPC over h2c), `h2c://` (HTTP/2 with prior
+/// knowledge) or `https://` (ALPN), with a host and no credentials.
+fn upstream_url(value: &str) -> Result<Url, String> {
+    let wrong = || format!("must be an http://, h2c:// or https:// URL, got {value:?}");
+    let url = Url::parse(value).map_err(|e| format!("{} ({e})", wrong()))?;
+    if crate::proxy::Protocol::of(&url).is_none() {
+        return Err(wrong());
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    Ok(url)
 }
 
 /// `[limits]`: every bound a client could otherwise push on.

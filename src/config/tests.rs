@@ -107,12 +107,23 @@ fn upstream_and_public_url_must_be_http_urls() {
     refused(
         &minimal().replace("http://127.0.0.1:8080", "ftp://x"),
         &[],
-        "upstream: must be an http:// or https:// URL",
+        "upstream: must be an http://, h2c:// or https:// URL",
     );
     refused(
         &minimal().replace("http://127.0.0.1:8080", "127.0.0.1:8080"),
         &[],
-        "upstream: must be an http:// or https:// URL",
+        "upstream: must be an http://, h2c:// or https:// URL",
+    );
+    let h2c = load_from_str(
+        &minimal().replace("http://127.0.0.1:8080", "h2c://127.0.0.1:50051"),
+        &HashMap::new(),
+    )
+    .unwrap();
+    assert_eq!(h2c.upstream.as_str(), "h2c://127.0.0.1:50051");
+    refused(
+        &minimal().replace("http://127.0.0.1:8080", "h2c://"),
+        &[],
+        "upstream:",
     );
     refused(
         &minimal().replace("https://app.example.com", "app.example.com"),

@@ -24,13 +24,15 @@ pub async fn auth(
     req: &Request<impl Sized>,
 ) -> Result<Response<Body>, RequestError> {
     let redirect_mode = query(req).get("mode").is_some_and(|m| m == "redirect");
-    if !redirect_mode {
+    // The front proxy reads only the status: a gRPC-shaped refusal (HTTP 200 with a
+    // `grpc-status`) would read as "allowed", so gRPC calls are refused as JSON here.
+    if !(redirect_mode && cx.format == Format::Html) {
         cx.format = Format::Json;
     }
     let Some(user) = gate::authenticate(app, cx, req.headers(), Credentials::Session).await? else {
         return match cx.format {
             Format::Html => Ok(redirect(&login_url(app, cx))),
-            Format::Json => Err(RequestError::Unauthenticated),
+            Format::Json | Format::Grpc(_) => Err(RequestError::Unauthenticated),
         };
     };
     gate::authorize(app, &user)?;

@@ -11,6 +11,7 @@ mod bearer;
 mod cookie_keys;
 mod forward_auth;
 mod forwarded_headers;
+mod grpc;
 mod header_spoofing;
 mod hostile_clients;
 mod limits;

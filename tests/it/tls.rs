@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::support::pki::{Leaf, Pki};
 use crate::support::process::{TempFile, command, free_port, run};
 use crate::support::{Browser, Echo, Options, Stack, location};
 use bytes::Bytes;
@@ -19,53 +20,14 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 use reqwest::header::ACCEPT;
 use rocketgate_demo::{Body, PeerAddr, handle_upstream};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-
-/// A private CA that signs leaves for 127.0.0.1 and localhost.
-struct Pki {
-    ca: CertifiedIssuer<'static, KeyPair>,
-}
-
-struct Leaf {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        crate::support::init_crypto();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        Pki {
-            ca: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
-        }
-    }
-
-    fn ca_pem(&self) -> String {
-        self.ca.pem()
-    }
-
-    fn leaf(&self) -> Leaf {
-        let key = KeyPair::generate().unwrap();
-        let params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            der: cert.der().to_vec(),
-        }
-    }
-}
 
 /// The leaf's files, kept for the test's lifetime (the proxy re-reads them).
 struct Files {
@@ -140,16 +102,7 @@ where
     F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
 {
-    let certs = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(leaf.key_pem.as_bytes()).unwrap();
-    let mut config = rustls::ServerConfig::builder()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let acceptor = TlsAcceptor::from(leaf.server_config(&[b"h2", b"http/1.1"]));
     tokio::spawn(async move {
         while let Ok((stream, peer)) = listener.accept().await {
             let acceptor = acceptor.clone();

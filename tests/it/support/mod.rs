@@ -2,9 +2,12 @@
 //! demo's Rocketpunch stand-in, the demo (echo) upstream, and a browser-like client.
 #![allow(dead_code)]
 
+pub mod grpc;
 pub mod nginx;
+pub mod pki;
 pub mod process;
 pub mod redis;
+pub mod relay;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
