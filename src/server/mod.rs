@@ -49,6 +49,10 @@ async fn serve_with(
 ) {
     let limits = app.config.limits;
     let builder = Arc::new(builder(&app));
+    // Over TLS, ALPN has already said which protocol the client speaks: the connection is
+    // served as that alone, so a broken HTTP/2 preface is a protocol error, not an
+    // HTTP/1.1 request to answer with a 400 (RFC 9113 §3.4).
+    let h2_only = Arc::new(builder.as_ref().clone().http2_only());
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(app.config.limits.max_connections));
     let proto = if tls.is_some() { "https" } else { "http" };
@@ -87,6 +91,7 @@ async fn serve_with(
         let watcher = graceful.watcher();
         let app = app.clone();
         let builder = builder.clone();
+        let h2_only = h2_only.clone();
         let slot = Slot {
             metrics: app.metrics.clone(),
             _permit: permit,
@@ -96,7 +101,7 @@ async fn serve_with(
         // room for a TLS stream and its handshake: a task is as large as its largest state.
         match tls.as_ref().map(ServerTls::acceptor) {
             None => tokio::spawn(async move {
-                serve_connection(&builder, app, stream, conn, watcher).await;
+                serve_connection(&builder, app, stream, conn, watcher, Speaks::Either).await;
                 drop(slot);
             }),
             Some(acceptor) => tokio::spawn(async move {
@@ -105,7 +110,12 @@ async fn serve_with(
                 match tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream))
                     .await
                 {
-                    Ok(Ok(stream)) => serve_connection(&builder, app, stream, conn, watcher).await,
+                    Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                        serve_connection(&h2_only, app, stream, conn, watcher, Speaks::H2).await
+                    }
+                    Ok(Ok(stream)) => {
+                        serve_connection(&builder, app, stream, conn, watcher, Speaks::Either).await
+                    }
                     // Scanners, plain HTTP sent to the TLS port, clients that distrust our
                     // certificate: the client's problem, not ours; debug only.
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
@@ -159,24 +169,35 @@ impl Drop for Slot {
     }
 }
 
-/// Serves HTTP/1.1 or h2 on one established connection (plain or TLS) until it ends.
+/// How a connection's protocol is known.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Speaks {
+    /// From its first bytes: the HTTP/2 preface, or HTTP/1.1.
+    Either,
+    /// From ALPN: HTTP/2 alone (`builder` must be HTTP/2-only), so anything but the
+    /// preface ends the connection.
+    H2,
+}
+
+/// Serves one established connection (plain or TLS) until it ends.
 async fn serve_connection<I>(
     builder: &auto::Builder<TokioExecutor>,
     app: Arc<App>,
     io: I,
     conn: ConnInfo,
     watcher: Watcher,
+    speaks: Speaks,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let limits = app.config.limits;
     let activity = Activity::new();
-    let io = TimedIo::new(
+    let io = TokioIo::new(TimedIo::new(
         io,
         activity.clone(),
         limits.idle_timeout,
         limits.header_read_timeout,
-    );
+    ));
     let service = service_fn(move |req| {
         let app = app.clone();
         let activity = activity.clone();
@@ -189,10 +210,24 @@ async fn serve_connection<I>(
             Ok::<_, std::convert::Infallible>(response.map(|body| timeouts::guarded(body, guard)))
         }
     });
-    let connection = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), service)
-        .into_owned();
-    if let Err(e) = watcher.watch(connection).await {
+    let ended = match speaks {
+        // The upgrade path always sniffs the version, whatever the builder says.
+        Speaks::Either => {
+            watcher
+                .watch(
+                    builder
+                        .serve_connection_with_upgrades(io, service)
+                        .into_owned(),
+                )
+                .await
+        }
+        Speaks::H2 => {
+            watcher
+                .watch(builder.serve_connection(io, service).into_owned())
+                .await
+        }
+    };
+    if let Err(e) = ended {
         tracing::debug!(error = %e, "connection ended with an error");
     }
 }
@@ -210,7 +245,7 @@ where
         peer,
         proto: "http",
     };
-    serve_connection(&builder, app, io, conn, graceful.watcher()).await;
+    serve_connection(&builder, app, io, conn, graceful.watcher(), Speaks::Either).await;
 }
 
 /// Serves `/metrics` (and `/ping`) alone on `listener`, for `metrics_listen`: scrapers then

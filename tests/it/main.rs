@@ -12,6 +12,7 @@ mod cookie_keys;
 mod forward_auth;
 mod forwarded_headers;
 mod grpc;
+mod h2spec;
 mod header_spoofing;
 mod hostile_clients;
 mod limits;

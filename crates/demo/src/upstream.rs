@@ -73,9 +73,17 @@ async fn helper(req: Request<Incoming>, route: &str) -> Response<Body> {
             Ok(Some(n)) => pattern::download(n),
             _ => text(StatusCode::BAD_REQUEST, "bytes=N is required"),
         },
-        (&Method::GET, "slow") => match query_u64(&req, "ms") {
+        // Any method: the request body, if any, is read to its end first, so the request
+        // stays open until then (h2spec's malformed bodies need an open stream to fault).
+        (_, "slow") => match query_u64(&req, "ms") {
             Ok(ms) => {
                 let ms = ms.unwrap_or(0).min(MAX_SLOW_MS);
+                if http_body_util::BodyExt::collect(req.into_body())
+                    .await
+                    .is_err()
+                {
+                    return text(StatusCode::BAD_REQUEST, "request body broken");
+                }
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 text(StatusCode::OK, "slow done")
             }
