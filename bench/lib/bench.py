@@ -47,6 +47,13 @@ TARGETS = {
     "e": "oauth2-proxy v7.15.6, cookie session",
 }
 
+# HTTP/2 end to end (h2load, h2c in, h2c to the upstream): separate rows, separate table.
+H2_TARGETS = {
+    "f": "nginx grpc_pass to the h2c upstream (no auth)",
+    "g": "rocketgate, cookie session, h2c:// upstream",
+}
+H2_STREAMS, H2_CONNECTIONS = 64, 4
+
 
 def log(msg):
     print(f"[bench] {msg}", flush=True)
@@ -313,9 +320,14 @@ http {{
     return d, conf
 
 
+def nginx_string(text):
+    """`text` inside a double-quoted nginx string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
 def start_upstream(workdir, nginx):
     port = free_port()
-    body = BODY.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    body = nginx_string(BODY)
     d, conf = nginx_conf(
         workdir,
         "upstream",
@@ -351,14 +363,14 @@ def start_nginx_proxy(workdir, nginx, upstream):
     return p, port, [d / "access.log"]
 
 
-def start_rocketgate(workdir, binary, upstream, redis_url=None):
+def start_rocketgate(workdir, binary, upstream, redis_url=None, scheme="http"):
     port = free_port()
-    name = "rocketgate-redis" if redis_url else "rocketgate"
+    name = "rocketgate-redis" if redis_url else f"rocketgate-{scheme}"
     (workdir / name).mkdir(exist_ok=True)
     logfile = workdir / name / "out.log"
     argv = [
         binary, "demo", "--listen", f"127.0.0.1:{port}",
-        "--upstream", f"http://127.0.0.1:{upstream}",
+        "--upstream", f"{scheme}://127.0.0.1:{upstream}",
     ]
     if redis_url:
         argv += ["--redis-url", redis_url]
@@ -432,6 +444,158 @@ def login(kind, port, creds=None):
     if out.returncode != 0 or not out.stdout.strip():
         die(f"login to {kind} failed: {out.stderr.strip()}")
     return out.stdout.strip()
+
+
+# ---------------------------------------------------------------- HTTP/2 (h2load)
+
+
+def wait_tcp(port, proc, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            die(f"{what} exited with {proc.returncode} before listening (see its log)")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    die(f"{what} did not listen on 127.0.0.1:{port} within {timeout}s")
+
+
+def start_h2_upstream(workdir, nginx):
+    """The same 1 KiB answer as the HTTP/1.1 upstream, over h2c with prior knowledge."""
+    port = free_port()
+    body = nginx_string(BODY)
+    d, conf = nginx_conf(
+        workdir,
+        "upstream-h2",
+        f"""    http2_max_requests 10000000;
+    server {{
+        listen 127.0.0.1:{port} http2 backlog=4096;
+        location / {{ default_type text/plain; return 200 "{body}"; }}
+    }}""",
+        "off",
+    )
+    p = spawn([nginx, "-p", str(d), "-c", str(conf), "-g", "daemon off;"], CLIENT_CPU, d / "out.log")
+    wait_tcp(port, p, "h2c upstream nginx")
+    return p, port
+
+
+def start_nginx_grpc(workdir, nginx, upstream):
+    """nginx taking h2c and proxying over HTTP/2 with grpc_pass: its only HTTP/2 upstream."""
+    port = free_port()
+    d, conf = nginx_conf(
+        workdir,
+        "nginx-grpc",
+        f"""    http2_max_requests 10000000;
+    upstream app {{ server 127.0.0.1:{upstream}; keepalive 256; keepalive_requests 10000000; }}
+    server {{
+        listen 127.0.0.1:{port} http2 backlog=4096;
+        location / {{ grpc_pass grpc://app; }}
+    }}""",
+        str(workdir / "nginx-grpc" / "access.log"),
+    )
+    p = spawn([nginx, "-p", str(d), "-c", str(conf), "-g", "daemon off;"], PROXY_CPU, d / "out.log")
+    wait_tcp(port, p, "nginx grpc_pass")
+    return p, port, [d / "access.log"]
+
+
+def h2load(port, cookie, seconds, workdir):
+    """h2load for `seconds` with H2_STREAMS streams over H2_CONNECTIONS connections; latency
+    percentiles from its per-request log."""
+    logf = workdir / "h2load.log"
+    argv = [
+        "taskset", "-c", CLIENT_CPU, "h2load", "-D", str(seconds), "-c", str(H2_CONNECTIONS),
+        "-m", str(H2_STREAMS // H2_CONNECTIONS), "-t", "1", "--log-file", str(logf),
+    ]
+    if cookie:
+        argv += ["-H", f"cookie: {cookie}"]
+    argv.append(f"http://127.0.0.1:{port}/")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored", out.stdout)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out.stdout)
+    if out.returncode != 0 or not done or not codes:
+        die(f"h2load failed ({out.returncode}): {out.stdout}\n{out.stderr}")
+    latencies = sorted(
+        int(parts[2]) for parts in (line.split("\t") for line in logf.read_text().splitlines()) if len(parts) >= 3
+    )
+    logf.unlink()
+    requests, ok = int(done.group(2)), int(codes.group(1))
+    others = sum(int(codes.group(i)) for i in (2, 3, 4))
+    if requests == 0 or ok == 0 or others:
+        die(f"h2load on 127.0.0.1:{port}: {ok} answers 2xx and {others} not (all must be the upstream's body)")
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return {
+        "requests": requests,
+        "seconds": seconds,
+        "rps": requests / seconds,
+        "p50_us": pick(0.50),
+        "p99_us": pick(0.99),
+        "errors": int(done.group(4)) + int(done.group(5)),
+    }
+
+
+def measure_h2(key, proc, port, cookie, logs, opts, workdir):
+    what = f"({key}) {H2_TARGETS[key]}"
+    result = {"key": key, "name": H2_TARGETS[key], "runs": []}
+    h2load(port, cookie, opts.warmup, workdir)
+    for i in range(opts.repeats):
+        for f in logs:
+            if f.exists():
+                os.truncate(f, 0)
+        pids = tree(proc.pid)
+        before = cpu_ticks(pids)
+        r = h2load(port, cookie, opts.duration, workdir)
+        r["cpu_s"] = (cpu_ticks(pids) - before) / CLK_TCK
+        r["cpu_s_per_100k"] = r["cpu_s"] / r["requests"] * 100_000
+        result["runs"].append(r)
+        log(f"{what}: run {i + 1}/{opts.repeats}: {r['rps']:,.0f} req/s, p99 {r['p99_us'] / 1000:.2f} ms, "
+            f"{r['cpu_s_per_100k']:.2f} CPU s / 100k")
+    for k in ("rps", "p50_us", "p99_us", "cpu_s_per_100k"):
+        result[k] = statistics.median(run[k] for run in result["runs"])
+    result["errors"] = sum(run["errors"] for run in result["runs"])
+    return result
+
+
+def run_h2(opts, workdir):
+    """Rows (f) and (g): the same h2c upstream behind nginx grpc_pass and behind rocketgate."""
+    upstream, up_port = start_h2_upstream(workdir, opts.nginx)
+    results = []
+    proc, port, logs = start_nginx_grpc(workdir, opts.nginx, up_port)
+    results.append(measure_h2("f", proc, port, None, logs, opts, workdir))
+    stop(proc)
+    proc, port, logs = start_rocketgate(workdir, opts.rocketgate, up_port, scheme="h2c")
+    cookie = login("rocketgate", port)
+    results.append(measure_h2("g", proc, port, cookie, logs, opts, workdir))
+    stop(proc)
+    stop(upstream)
+    return results
+
+
+def render_h2(rows):
+    f = next((r for r in rows if r["key"] == "f"), None)
+    out = [
+        f"### HTTP/2 end to end: h2load, {H2_STREAMS} streams over {H2_CONNECTIONS} connections, h2c to an h2c upstream\n",
+        "Same machine split and 1 KiB answer as above; the upstream is nginx with `listen ... http2`. "
+        "nginx can proxy HTTP/2 to an upstream only with `grpc_pass`, which holds one upstream "
+        "connection per stream; rocketgate multiplexes its pooled h2c connections. "
+        "p50/p99 are from h2load's per-request log.\n",
+        "| target | req/s | vs (f) nginx | p50 ms | p99 ms | p99 vs (f) | proxy CPU s / 100k req | CPU vs (f) | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        ratio = lambda k: f"{r[k] / f[k]:.2f}×" if f and f[k] else "—"  # noqa: E731
+        out.append(
+            f"| ({r['key']}) {r['name']} | {r['rps']:,.0f} | {ratio('rps')} | {fmt_ms(r['p50_us'])} "
+            f"| {fmt_ms(r['p99_us'])} | {ratio('p99_us')} | {r['cpu_s_per_100k']:.2f} "
+            f"| {ratio('cpu_s_per_100k')} | {r['errors']} |"
+        )
+    out.append("")
+    out.append("Every run (req/s, p99 ms, CPU s / 100k): " + "; ".join(
+        f"({r['key']}) " + ", ".join(
+            f"{x['rps']:,.0f} / {fmt_ms(x['p99_us'])} / {x['cpu_s_per_100k']:.2f}" for x in r["runs"])
+        for r in rows) + "\n")
+    return "\n".join(out)
 
 
 # ---------------------------------------------------------------- measuring one target
@@ -785,6 +949,9 @@ def render(run):
             w(f"| {t} | {v} | {'yes' if ok else '**no**'} |")
         w("")
 
+    if run.get("h2"):
+        w(render_h2(run["h2"]))
+
     if run.get("soak"):
         sk = run["soak"]
         w(f"### Memory under load: rocketgate (c), 1,000 keep-alive connections, {sk['seconds']} s\n")
@@ -890,6 +1057,8 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-micro", dest="micro", action="store_false")
+    ap.add_argument("--no-h2", dest="h2", action="store_false",
+                    help="skip the HTTP/2 rows (f) nginx grpc_pass and (g) rocketgate to an h2c upstream")
     ap.add_argument("--rocketgate-log", help="ROCKETGATE_LOG for (c)/(d), e.g. warn (default: info, as shipped)")
     ap.add_argument("--perf", type=int, default=0, metavar="S",
                     help="also profile rocketgate (c) with perf record for S seconds under load")
@@ -991,6 +1160,9 @@ def main():
         )
         stop(proc)
     stop(upstream)
+    if opts.h2:
+        run["h2"] = run_h2(opts, workdir)
+        run["versions"]["h2load"] = version(["h2load", "--version"])
 
     if opts.micro:
         text = microbenchmarks()
