@@ -1,28 +1,12 @@
 //! Rocketpunch JWT access tokens from API clients (`Authorization: Bearer`), verified
 //! against the stand-in's JWKS.
 
-use crate::support::{Echo, Options, Stack};
+use crate::support::{Echo, Options, Stack, bearer_options};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::header::{ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use rocketgate_demo::StandInOptions;
 use serde_json::{Value, json};
-
-fn bearer_options() -> Options {
-    Options {
-        standin: StandInOptions {
-            jwt_access_tokens: true,
-            ..StandInOptions::default()
-        },
-        ..Options::default()
-    }
-    .env(
-        "ROCKETGATE_PROVIDER__JWKS_URL",
-        "http://{provider}/.well-known/jwks.json",
-    )
-    .env("ROCKETGATE_PROVIDER__ISSUER", "http://{provider}")
-    .env("ROCKETGATE_ACCESS__ACCEPT_BEARER_TOKENS", "true")
-}
 
 async fn api(stack: &Stack, token: &str) -> reqwest::Response {
     stack

@@ -10,23 +10,12 @@ use std::time::Duration;
 use tokio::process::Command;
 
 use crate::support::pki::Pki;
-use crate::support::process::TempFile;
+use crate::support::process::{TempFile, find_binary};
 use crate::support::{Options, Stack};
 
 fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("H2SPEC") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("h2spec"))
-            .find(|candidate| candidate.is_file())
-    });
-    let in_gopath = std::env::var_os("HOME")
-        .map(|home| PathBuf::from(home).join("go/bin/h2spec"))
-        .filter(|p| p.is_file());
-    on_path
-        .or(in_gopath)
+    let gopath = std::env::var_os("HOME").map(|home| PathBuf::from(home).join("go/bin/h2spec"));
+    find_binary("H2SPEC", "h2spec", gopath.as_slice())
         .expect("h2spec is not installed: scripts/test installs it with `go install`")
 }
 

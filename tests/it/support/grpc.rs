@@ -6,7 +6,8 @@
 //! Methods (`/test.Echo/…`): `Unary` echoes the message; `Headers` answers the request's
 //! version, URI and headers as JSON; `ServerStream` takes `count,delay_ms` and sends that
 //! many messages; `ClientStream` answers `messages,bytes`; `Bidi` echoes each message as it
-//! arrives; `Slow` waits 3 s, then echoes; `Fail` ends with status 9 and custom trailers.
+//! arrives; `Slow` sends its head, waits 3 s, then echoes; `SlowHead` waits 3 s before its
+//! head; `Fail` ends with status 9 and custom trailers.
 //! `/grpc.health.v1.Health/Check` answers SERVING. Every other request gets its HTTP
 //! version as text, so ordinary requests show which protocol carried them.
 
@@ -238,6 +239,10 @@ async fn call(req: Request<Incoming>) -> Response<Channel> {
     }
     let web = content_type.starts_with("application/grpc-web");
     let path = req.uri().path().to_owned();
+    if path == "/test.Echo/SlowHead" {
+        // Thinks before it answers at all: not even the response head for 3 s.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
     let headers_json = serde_json::json!({
         "version": version,
         "uri": req.uri().to_string(),
@@ -293,7 +298,7 @@ async fn call(req: Request<Incoming>) -> Response<Channel> {
                     reply.message(&m).await;
                 }
             }
-            "/test.Echo/Slow" => {
+            "/test.Echo/Slow" | "/test.Echo/SlowHead" => {
                 let (_, m) = messages.next().await.unwrap_or_default();
                 tokio::time::sleep(Duration::from_secs(3)).await;
                 reply.message(&m).await;

@@ -36,6 +36,24 @@ pub struct Options {
     pub public_url: Option<String>,
 }
 
+/// Options for API clients with Rocketpunch access tokens: the stand-in signs JWTs,
+/// rocketgate checks them against its JWKS and accepts `Authorization: Bearer`.
+pub fn bearer_options() -> Options {
+    Options {
+        standin: StandInOptions {
+            jwt_access_tokens: true,
+            ..StandInOptions::default()
+        },
+        ..Options::default()
+    }
+    .env(
+        "ROCKETGATE_PROVIDER__JWKS_URL",
+        "http://{provider}/.well-known/jwks.json",
+    )
+    .env("ROCKETGATE_PROVIDER__ISSUER", "http://{provider}")
+    .env("ROCKETGATE_ACCESS__ACCEPT_BEARER_TOKENS", "true")
+}
+
 impl Options {
     /// Adds a `ROCKETGATE_*` override; `{provider}` in `value` becomes the stand-in's address.
     pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::{Child, Command};
 
-use super::process::{drain, plain_client};
+use super::process::{drain, find_binary, plain_client};
 
 /// How long nginx may take to answer its readiness probe. Includes nginx's own bind retries
 /// (five, half a second apart) when the port was taken after we picked it.
@@ -23,28 +23,15 @@ const START_BOUND: Duration = Duration::from_secs(15);
 /// The nginx binary: `$NGINX` if set, else `nginx` on `PATH`, else Debian's `/usr/sbin/nginx`
 /// (`/usr/sbin` is often missing from a non-root `PATH`).
 pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("NGINX") {
-        return PathBuf::from(path);
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("nginx"))
-            .find(|candidate| candidate.is_file())
-    });
-    on_path
-        .or_else(|| {
-            [
-                "/usr/sbin/nginx",
-                "/usr/local/sbin/nginx",
-                "/usr/local/nginx/sbin/nginx",
-            ]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| {
-            panic!("nginx not found (PATH, /usr/sbin): run scripts/test, which installs it")
-        })
+    let debian = [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/usr/local/nginx/sbin/nginx",
+    ]
+    .map(PathBuf::from);
+    find_binary("NGINX", "nginx", &debian).unwrap_or_else(|| {
+        panic!("nginx not found (PATH, /usr/sbin): run scripts/test, which installs it")
+    })
 }
 
 /// A directory under the temp dir, removed on drop.

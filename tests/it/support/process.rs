@@ -39,6 +39,20 @@ impl Drop for TempFile {
 }
 
 /// A port nothing listens on right now (bound, then released).
+/// `$env` if set, else the first `name` on `PATH`, else the first of `elsewhere` that exists.
+pub fn find_binary(env: &str, name: &str, elsewhere: &[PathBuf]) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+        .or_else(|| elsewhere.iter().find(|p| p.is_file()).cloned())
+}
+
 pub fn free_port() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
