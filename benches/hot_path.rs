@@ -142,7 +142,7 @@ mod identity_headers {
         bencher
             .with_inputs(|| headers.clone())
             .bench_local_refs(|h| {
-                strip_client_identity(h);
+                strip_client_identity(h, &Default::default());
                 add_upstream_identity(h, black_box(&session), settings);
             });
     }

@@ -12,6 +12,7 @@ use crate::oauth::OAuthClient;
 use crate::pages::Pages;
 use crate::proxy::{ProxyError, Upstream, UpstreamSettings};
 use crate::refresh::{RefreshPolicy, Refresher};
+use crate::routes::Routes;
 use crate::session::redis::{LinkError, RedisStore};
 use crate::session::{CookieCodec, Sealer, Sessions};
 
@@ -34,7 +35,8 @@ pub struct App {
     /// Where sessions live (in the cookie, or in Redis behind a ticket cookie).
     pub sessions: Sessions,
     pub oauth: Arc<OAuthClient>,
-    pub upstream: Upstream,
+    /// The route table with a pooled upstream per route (all sharing one set of pools).
+    pub routes: Routes<Upstream>,
     pub metrics: Arc<Metrics>,
     pub refresher: Refresher,
     pub pages: Pages,
@@ -48,6 +50,24 @@ pub struct App {
     draining: AtomicBool,
 }
 
+/// A pooled upstream for every route, all over one set of pools.
+fn upstreams(config: &Config) -> Result<Routes<Upstream>, ProxyError> {
+    let Some(first) = config.routes.iter().next() else {
+        return Ok(Routes::new(Vec::new()));
+    };
+    let pools = Upstream::new(&UpstreamSettings {
+        url: first.target.clone(),
+        timeout: config.upstream_timeout,
+        roots: config.upstream_ca.clone(),
+        max_idle: config.limits.max_connections,
+        body_gap: config.limits.idle_timeout,
+        h2_keepalive: config.limits.idle_timeout,
+    })?;
+    config
+        .routes
+        .try_map(|route| pools.to(&route.target, route.preserve_host))
+}
+
 impl App {
     pub fn new(config: Config) -> Result<Arc<Self>, AppError> {
         let codec = CookieCodec::new(
@@ -58,14 +78,7 @@ impl App {
             config.cookie.expire,
         )
         .with_domain(config.cookie.domain.clone());
-        let upstream = Upstream::new(&UpstreamSettings {
-            url: config.upstream.clone(),
-            timeout: config.upstream_timeout,
-            roots: config.upstream_ca.clone(),
-            max_idle: config.limits.max_connections,
-            body_gap: config.limits.idle_timeout,
-            h2_keepalive: config.limits.idle_timeout,
-        })?;
+        let routes = upstreams(&config)?;
         let oauth = Arc::new(OAuthClient::new(&config.provider, config.redirect_uri()));
         let metrics = Arc::new(Metrics::new());
         // A refresh is a token call and a profile read, each bounded by the provider timeout.
@@ -122,7 +135,7 @@ impl App {
             oauth,
             codec,
             sessions,
-            upstream,
+            routes,
             metrics,
             refresher,
             pages: Pages::new(&config.pages),

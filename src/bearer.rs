@@ -151,6 +151,7 @@ impl BearerVerifier {
                 user,
                 email: claims.email.filter(|e| !e.is_empty()),
                 preferred_username: claims.preferred_username.filter(|u| !u.is_empty()),
+                ..Identity::default()
             },
             Tokens {
                 access_token: token.to_owned(),

@@ -10,6 +10,7 @@ use std::time::Instant;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, StatusCode, Uri};
 
+use crate::access::Denied;
 use crate::forwarded::Origin;
 use crate::metrics::RouteKind;
 use crate::proxy::grpc::GrpcKind;
@@ -98,6 +99,10 @@ pub struct Context {
     /// The status of rocketgate's own refusal, for the log and the metrics: a gRPC client's
     /// refusal travels as HTTP 200 with a `grpc-status`, yet is a 401 or a 503 all the same.
     pub refused: Option<StatusCode>,
+    /// The route a proxied request (or a forward-auth check) was for.
+    pub route: Option<Arc<str>>,
+    /// The rule that refused the user, for the log line.
+    pub denied: Option<Denied>,
 }
 
 impl Context {

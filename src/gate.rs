@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 
+use crate::access::{Member, Rules, policy};
 use crate::app::App;
 use crate::bearer::bearer_token;
 use crate::context::{Account, Context};
 use crate::error::RequestError;
 use crate::refresh::{Freshness, RefreshError};
+use crate::routes::{self, Route};
 use crate::session::{Loaded, RequestCookies, Session, unix_now};
 
 /// Which credentials a route accepts.
@@ -68,19 +70,32 @@ pub async fn authenticate(
     Ok(None)
 }
 
-/// Whether the access policy (`access.allowed_emails` / `allowed_email_domains`) lets
-/// `user` in, checked on every request so a refreshed profile or a changed policy takes
-/// effect at once.
-pub fn authorize(app: &App, user: &User) -> Result<(), RequestError> {
-    if app
-        .config
-        .access
-        .emails
-        .allows(user.session.identity.email.as_deref())
-    {
-        Ok(())
-    } else {
-        Err(RequestError::Forbidden)
+/// Whether the access policy lets `user` in: the baseline `[access]` lists, then the
+/// route's, then any narrower lists the caller adds (forward-auth's query). Checked on every
+/// request so a refreshed profile or a changed policy takes effect at once. On success, the
+/// user's groups (named `[groups]` they match, then those Rocketpunch reported), for the
+/// identity headers; on refusal, the rule that refused is kept in `cx` for the log line.
+pub fn authorize(
+    app: &App,
+    cx: &mut Context,
+    user: &User,
+    route: Option<&Route<impl Sized>>,
+    narrower: Option<&Rules>,
+) -> Result<Vec<String>, RequestError> {
+    let identity = &user.session.identity;
+    let member = Member {
+        user: &identity.user,
+        email: identity.email.as_deref(),
+        reported: &identity.groups,
+    };
+    let groups = app.config.groups.of(&member);
+    let layers = routes::layers(&app.config.access.emails, route, narrower);
+    match policy::check(layers, &member, &groups) {
+        Ok(()) => Ok(groups),
+        Err(denied) => {
+            cx.denied = Some(denied);
+            Err(RequestError::Forbidden)
+        }
     }
 }
 

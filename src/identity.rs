@@ -27,6 +27,133 @@ pub static X_AUTH_REQUEST_PREFERRED_USERNAME: HeaderName =
     HeaderName::from_static("x-auth-request-preferred-username");
 pub static X_AUTH_REQUEST_ACCESS_TOKEN: HeaderName =
     HeaderName::from_static("x-auth-request-access-token");
+pub static X_FORWARDED_GROUPS: HeaderName = HeaderName::from_static("x-forwarded-groups");
+pub static X_AUTH_REQUEST_GROUPS: HeaderName = HeaderName::from_static("x-auth-request-groups");
+
+/// Why a `[headers.claims]` entry was refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimHeaderError {
+    #[error("`{0}` is not a header name starting with `X-`")]
+    BadName(String),
+    #[error("`{0}` is one of rocketgate's own identity or forwarding headers")]
+    Reserved(String),
+    #[error("`{0}` is not a JSON pointer starting with '/'")]
+    BadPointer(String),
+}
+
+/// One `[headers.claims]` entry: a profile value by JSON pointer, sent upstream under
+/// `upstream` and answered by `/oauth2/auth` under `auth`.
+#[derive(Debug, Clone)]
+pub struct ClaimHeader {
+    pub upstream: HeaderName,
+    /// `X-Auth-Request-` + the name without its `X-Forwarded-` (or `X-`) prefix.
+    pub auth: HeaderName,
+    pub pointer: String,
+}
+
+/// `[headers.claims]`: extra identity headers from the profile. Clients' copies of these
+/// names are stripped like the built-in ones.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimHeaders(Vec<ClaimHeader>);
+
+impl ClaimHeaders {
+    pub fn new(
+        entries: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, (String, ClaimHeaderError)> {
+        let mut headers = Vec::new();
+        for (name, pointer) in entries {
+            let fail = |e| (name.clone(), e);
+            let lower = name.trim().to_ascii_lowercase();
+            let upstream = HeaderName::from_bytes(lower.as_bytes())
+                .ok()
+                .filter(|_| lower.len() > 2 && lower.starts_with("x-"))
+                .ok_or_else(|| fail(ClaimHeaderError::BadName(name.clone())))?;
+            if is_protected(&upstream) || PROTECTED.contains(&lower.as_str()) {
+                return Err(fail(ClaimHeaderError::Reserved(name.clone())));
+            }
+            let bare = lower
+                .strip_prefix("x-forwarded-")
+                .or_else(|| lower.strip_prefix("x-"))
+                .unwrap_or(&lower);
+            let auth = HeaderName::from_bytes(format!("x-auth-request-{bare}").as_bytes())
+                .map_err(|_| fail(ClaimHeaderError::BadName(name.clone())))?;
+            if is_protected(&auth) {
+                return Err(fail(ClaimHeaderError::Reserved(name.clone())));
+            }
+            if !pointer.starts_with('/') {
+                return Err(fail(ClaimHeaderError::BadPointer(pointer)));
+            }
+            headers.push(ClaimHeader {
+                upstream,
+                auth,
+                pointer,
+            });
+        }
+        Ok(ClaimHeaders(headers))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ClaimHeader> {
+        self.0.iter()
+    }
+
+    /// The pointers the session must keep values for.
+    pub fn pointers(&self) -> Vec<String> {
+        self.0.iter().map(|h| h.pointer.clone()).collect()
+    }
+
+    fn is_ours(&self, name: &str) -> bool {
+        self.0
+            .iter()
+            .any(|h| same_name(h.upstream.as_str(), name) || same_name(h.auth.as_str(), name))
+    }
+}
+
+/// Which side identity headers are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// The upstream app: `X-Forwarded-*`.
+    Upstream,
+    /// A front proxy's auth check: `X-Auth-Request-*`.
+    AuthRequest,
+}
+
+/// Adds `X-Forwarded-Groups` (or `X-Auth-Request-Groups`), comma-separated, when the user
+/// has groups, and each `[headers.claims]` header the session has a value for.
+pub fn add_groups_and_claims(
+    headers: &mut HeaderMap,
+    groups: &[String],
+    session: &Session,
+    claim_headers: &ClaimHeaders,
+    audience: Audience,
+) {
+    if !groups.is_empty()
+        && let Some(v) = value(&groups.join(","))
+    {
+        let name = match audience {
+            Audience::Upstream => &X_FORWARDED_GROUPS,
+            Audience::AuthRequest => &X_AUTH_REQUEST_GROUPS,
+        };
+        headers.insert(name.clone(), v);
+    }
+    for header in claim_headers.iter() {
+        if let Some(v) = session
+            .identity
+            .claims
+            .get(&header.pointer)
+            .and_then(|text| value(text))
+        {
+            let name = match audience {
+                Audience::Upstream => &header.upstream,
+                Audience::AuthRequest => &header.auth,
+            };
+            headers.insert(name.clone(), v);
+        }
+    }
+}
 
 /// Names the upstream trusts as ours, compared after lower-casing and mapping `_` to `-`
 /// (many app servers fold both to the same variable, so `X_Forwarded_Email` is a spoof too).
@@ -65,23 +192,27 @@ pub(crate) fn is_protected(name: &HeaderName) -> bool {
     if !name.starts_with("x-") && !name.starts_with("x_") {
         return false;
     }
-    let same = |p: &str, n: &str| {
-        p.len() == n.len()
-            && p.bytes()
-                .zip(n.bytes())
-                .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
-    };
+    let same = same_name;
     // Every `X-Original-*` (URL, URI, Host, Method, ...) is a claim about the request only a
     // trusted proxy may make.
     (name.len() > "x-original-".len() && same("x-original-", &name[.."x-original-".len()]))
         || PROTECTED.iter().any(|p| same(p, name))
 }
 
-/// Removes every client-sent identity or forwarding header, whatever its spelling.
-pub fn strip_client_identity(headers: &mut HeaderMap) {
+/// `n` (a request's header name, lower case) is `p` with any of its `-` written as `_`.
+fn same_name(p: &str, n: &str) -> bool {
+    p.len() == n.len()
+        && p.bytes()
+            .zip(n.bytes())
+            .all(|(a, b)| a == b || (a == b'-' && b == b'_'))
+}
+
+/// Removes every client-sent identity or forwarding header, whatever its spelling, and the
+/// client's copies of the `[headers.claims]` names.
+pub fn strip_client_identity(headers: &mut HeaderMap, claim_headers: &ClaimHeaders) {
     let spoofed: Vec<HeaderName> = headers
         .keys()
-        .filter(|n| is_protected(n))
+        .filter(|n| is_protected(n) || claim_headers.is_ours(n.as_str()))
         .cloned()
         .collect();
     for name in spoofed {
@@ -177,10 +308,64 @@ mod tests {
         h.append("x-forwarded-email", "twice".parse().unwrap());
         h.insert("x-app-header", "kept".parse().unwrap());
         h.insert("x-forwarded-emailx", "kept".parse().unwrap());
-        strip_client_identity(&mut h);
+        h.insert("x_forwarded_name", "evil".parse().unwrap());
+        h.insert("x-auth-request-name", "evil".parse().unwrap());
+        let claims =
+            ClaimHeaders::new([("X-Forwarded-Name".to_owned(), "/name".to_owned())]).unwrap();
+        strip_client_identity(&mut h, &claims);
         let mut left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
         left.sort_unstable();
         assert_eq!(left, vec!["x-app-header", "x-forwarded-emailx"]);
+    }
+
+    #[test]
+    fn claim_header_names_are_checked_and_paired() {
+        let ok = ClaimHeaders::new([
+            ("X-Forwarded-Name".to_owned(), "/data/name".to_owned()),
+            ("X-Team".to_owned(), "/team".to_owned()),
+        ])
+        .unwrap();
+        let names: Vec<(&str, &str)> = ok
+            .iter()
+            .map(|h| (h.upstream.as_str(), h.auth.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("x-forwarded-name", "x-auth-request-name"),
+                ("x-team", "x-auth-request-team")
+            ]
+        );
+        for (name, pointer) in [
+            ("Authorization", "/a"),
+            ("X-Forwarded-Email", "/a"),
+            ("X-Forwarded-Groups", "/a"),
+            ("X-Auth-Request-User", "/a"),
+            ("X-Forwarded-Name", "name"),
+            ("X-Bad Name", "/a"),
+        ] {
+            assert!(
+                ClaimHeaders::new([(name.to_owned(), pointer.to_owned())]).is_err(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn groups_and_claims_go_to_the_side_asked_for() {
+        let mut s = session();
+        s.identity.claims.insert("/name".into(), "Ada L".into());
+        let claims =
+            ClaimHeaders::new([("X-Forwarded-Name".to_owned(), "/name".to_owned())]).unwrap();
+        let groups = ["ops".to_owned(), "staff".to_owned()];
+        let mut up = HeaderMap::new();
+        add_groups_and_claims(&mut up, &groups, &s, &claims, Audience::Upstream);
+        assert_eq!(up[&X_FORWARDED_GROUPS], "ops,staff");
+        assert_eq!(up["x-forwarded-name"], "Ada L");
+        let mut auth = HeaderMap::new();
+        add_groups_and_claims(&mut auth, &[], &s, &claims, Audience::AuthRequest);
+        assert!(auth.get(&X_AUTH_REQUEST_GROUPS).is_none());
+        assert_eq!(auth["x-auth-request-name"], "Ada L");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod proxy;
 pub mod refresh;
 pub mod respond;
+pub mod routes;
 pub mod secret;
 pub mod server;
 pub mod session;

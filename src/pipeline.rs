@@ -20,7 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, HeaderValue};
-use http::{Method, Request, Response};
+use http::uri::PathAndQuery;
+use http::{Method, Request, Response, Uri};
 use hyper::body::Incoming;
 
 use crate::access::RequestPath;
@@ -31,10 +32,11 @@ use crate::context::{Account, ConnInfo, Context, Format};
 use crate::endpoints::{admin, forward_auth, health, login, sign_out, userinfo};
 use crate::error::RequestError;
 use crate::gate::{self, Credentials, User};
-use crate::identity;
+use crate::identity::{self, Audience};
 use crate::metrics::RouteKind;
-use crate::proxy::X_REQUEST_ID;
+use crate::proxy::{Upstream, X_REQUEST_ID};
 use crate::respond::{self, Reader};
+use crate::routes::{Route, request_host};
 use crate::session::{RequestCookies, strip_cookies};
 
 /// Serves one request through every phase. Never fails: whatever happens becomes an answer.
@@ -86,6 +88,8 @@ fn accept(app: &App, mut req: Request<Incoming>, conn: ConnInfo) -> (Context, Re
         set_cookies: Vec::new(),
         account: None,
         refused: None,
+        route: None,
+        denied: None,
     };
     (cx, req)
 }
@@ -179,21 +183,25 @@ async fn route(
     }
 }
 
-/// The protected upstream: phases 3 to 6. Skip routes bypass authentication, never the
-/// removal of client-sent identity headers and of rocketgate's own cookies.
+/// The protected upstream: phases 3 to 6. Public routes and skip routes bypass
+/// authentication, never the removal of client-sent identity headers and of rocketgate's
+/// own cookies.
 async fn protected(
     app: &App,
     cx: &mut Context,
     mut req: Request<Incoming>,
 ) -> Result<Response<Body>, RequestError> {
-    identity::strip_client_identity(req.headers_mut());
+    identity::strip_client_identity(req.headers_mut(), &app.config.claim_headers);
+    let (route, path) = pick_route(app, cx, &req)?;
     let skip_routes = &app.config.access.skip_routes;
-    if !skip_routes.is_empty() {
-        let path = RequestPath::parse(req.uri().path())?;
-        if skip_routes.matches(req.method(), &path) {
-            strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
-            return forward(app, cx, req).await;
-        }
+    let skipped = route.public
+        || path
+            .as_ref()
+            .is_some_and(|path| skip_routes.matches(req.method(), path));
+    if skipped {
+        strip_cookies(req.headers_mut(), |n| app.codec.is_ours(n));
+        strip_prefix(route, &mut req)?;
+        return forward(app, cx, &route.target, req).await;
     }
     // 3. authenticate
     let Some(user) =
@@ -202,19 +210,89 @@ async fn protected(
         return login::challenge(app, cx);
     };
     // 4. authorize
-    gate::authorize(app, &user)?;
+    let groups = gate::authorize(app, cx, &user, Some(route), None)?;
     // 5. prepare the upstream request
-    prepare(app, &user, &mut req).await?;
+    prepare(app, &user, &groups, &mut req).await?;
+    strip_prefix(route, &mut req)?;
     // 6. forward
-    forward(app, cx, req).await
+    forward(app, cx, &route.target, req).await
+}
+
+/// The route for a proxied request, by its host and decoded path (also returned, for skip
+/// routes); with only the top-level upstream and no skip routes, the path is not even
+/// decoded. No route: 404.
+fn pick_route<'a>(
+    app: &'a App,
+    cx: &mut Context,
+    req: &Request<Incoming>,
+) -> Result<(&'a Route<Upstream>, Option<RequestPath>), RequestError> {
+    let routes = &app.routes;
+    let path = if routes.is_single_default() && app.config.access.skip_routes.is_empty() {
+        None
+    } else {
+        Some(RequestPath::parse(req.uri().path())?)
+    };
+    let route = match &path {
+        None => routes.iter().next(),
+        Some(path) => {
+            let host = cx
+                .origin
+                .host
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().authority().map(|a| a.as_str()))
+                .and_then(request_host);
+            routes.pick(host.as_deref(), path.as_str())
+        }
+    }
+    .ok_or(RequestError::NotFound)?;
+    cx.route = Some(route.name.clone());
+    Ok((route, path))
+}
+
+static X_FORWARDED_PREFIX: http::HeaderName = http::HeaderName::from_static("x-forwarded-prefix");
+
+/// `strip_prefix = true`: the upstream sees the path without the route's prefix, and the
+/// prefix in `X-Forwarded-Prefix` so it can still build its own links.
+fn strip_prefix(route: &Route<Upstream>, req: &mut Request<Incoming>) -> Result<(), RequestError> {
+    if !route.strip_prefix {
+        return Ok(());
+    }
+    let path = route.path.strip(req.uri().path());
+    let path_and_query = match req.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(
+        PathAndQuery::try_from(path_and_query)
+            .map_err(|_| RequestError::Malformed("request path"))?,
+    );
+    *req.uri_mut() = Uri::from_parts(parts).map_err(|_| RequestError::Malformed("request path"))?;
+    if let Ok(prefix) = HeaderValue::from_str(route.path.as_str()) {
+        req.headers_mut().insert(X_FORWARDED_PREFIX.clone(), prefix);
+    }
+    Ok(())
 }
 
 // === 5. prepare ===
 
-/// Adds what the upstream may trust (identity headers, the signed assertion) and removes
-/// rocketgate's own cookies from the `Cookie` header.
-async fn prepare(app: &App, user: &User, req: &mut Request<Incoming>) -> Result<(), RequestError> {
+/// Adds what the upstream may trust (identity headers, groups and claims, the signed
+/// assertion) and removes rocketgate's own cookies from the `Cookie` header.
+async fn prepare(
+    app: &App,
+    user: &User,
+    groups: &[String],
+    req: &mut Request<Incoming>,
+) -> Result<(), RequestError> {
     identity::add_upstream_identity(req.headers_mut(), &user.session, app.config.headers);
+    identity::add_groups_and_claims(
+        req.headers_mut(),
+        groups,
+        &user.session,
+        &app.config.claim_headers,
+        Audience::Upstream,
+    );
     if let Some(signer) = &app.assertion {
         let assertion = signer.for_session(&user.session).await?;
         req.headers_mut()
@@ -229,10 +307,11 @@ async fn prepare(app: &App, user: &User, req: &mut Request<Incoming>) -> Result<
 async fn forward(
     app: &App,
     cx: &Context,
+    upstream: &Upstream,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, RequestError> {
     let started = Instant::now();
-    let response = app.upstream.forward(req, &cx.origin).await;
+    let response = upstream.forward(req, &cx.origin).await;
     app.metrics.upstream(started.elapsed().as_secs_f64());
     Ok(response?)
 }
@@ -292,6 +371,8 @@ fn log(app: &App, cx: &Context, response: &Response<Body>) {
         client: cx.origin.client_ip,
         user: cx.account.as_ref().map(Account::user),
         request_id: cx.id.to_str().unwrap_or("-"),
+        route: cx.route.as_deref(),
+        denied: cx.denied.as_ref().map(ToString::to_string).as_deref(),
     });
 }
 

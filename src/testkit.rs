@@ -19,6 +19,7 @@ pub fn session_with(token_len: usize, expires_at: Option<u64>, created_at: u64) 
             user: "1001".into(),
             email: Some("ada@example.com".into()),
             preferred_username: Some("ada".into()),
+            ..Identity::default()
         },
         Tokens {
             access_token: "a".repeat(token_len),
@@ -76,6 +77,8 @@ pub fn provider_settings(base: &str) -> crate::config::ProviderSettings {
             user: "/id".into(),
             email: "/email".into(),
             preferred_username: "/username".into(),
+            groups: None,
+            extra: Vec::new(),
         },
     }
 }

@@ -38,7 +38,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(c.public_url.path(), "/");
             assert!(c.public_url.query().is_none());
             assert!(matches!(c.public_url.scheme(), "http" | "https"));
-            assert!(matches!(c.upstream.scheme(), "http" | "https"));
+            for route in c.routes.iter() {
+                assert!(matches!(route.target.scheme(), "http" | "https"));
+            }
             assert!(c.provider.claims.user.starts_with('/'));
             assert!(!c.provider.client_secret.expose().trim().is_empty());
             let _ = c.redirect_uri();

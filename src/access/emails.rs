@@ -128,6 +128,15 @@ impl EmailPolicy {
         self.emails.is_empty() && self.domains.is_empty()
     }
 
+    /// The keys a refusal by this policy names: the lists that are set.
+    pub fn keys(&self) -> &'static str {
+        match (self.emails.is_empty(), self.domains.is_empty()) {
+            (false, true) => "allowed_emails",
+            (true, false) => "allowed_email_domains",
+            _ => "allowed_emails/allowed_email_domains",
+        }
+    }
+
     /// Whether a signed-in user with this email (None when the provider gave none) may
     /// pass. Without an email only an open policy lets the user through.
     pub fn allows(&self, email: Option<&str>) -> bool {

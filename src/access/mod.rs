@@ -5,9 +5,11 @@
 //! tested exhaustively in isolation; the proxy only asks questions of these types.
 
 pub mod emails;
+pub mod policy;
 pub mod redirect;
 pub mod routes;
 
 pub use emails::{EmailPolicy, EmailPolicyError};
+pub use policy::{Denied, GroupDefinition, GroupError, Groups, Layer, Member, Rules};
 pub use redirect::{DomainRule, RedirectPolicy, RedirectRuleError};
 pub use routes::{PathError, RequestPath, SkipRoute, SkipRouteError, SkipRoutes};

@@ -184,11 +184,17 @@ mod tests {
         let env = demo_overrides(upstream.as_ref(), None);
         let toml = demo_toml(addr(4180), addr(1), addr(2), "secret", false);
         let config = config::load_from_str(&toml, &env).unwrap();
-        assert_eq!(config.upstream.as_str(), "http://127.0.0.1:8081/");
+        assert_eq!(
+            config.upstream.as_ref().unwrap().as_str(),
+            "http://127.0.0.1:8081/"
+        );
         assert!(config.session.redis().is_none());
         // Without the flag the built-in app's address stays.
         let config = config::load_from_str(&toml, &demo_overrides(None, None)).unwrap();
-        assert_eq!(config.upstream.as_str(), "http://127.0.0.1:1/");
+        assert_eq!(
+            config.upstream.as_ref().unwrap().as_str(),
+            "http://127.0.0.1:1/"
+        );
         assert!(Cli::try_parse_from(["rocketgate", "demo", "--upstream", "not a url"]).is_err());
     }
 

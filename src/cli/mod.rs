@@ -3,6 +3,7 @@
 
 #[cfg(feature = "demo")]
 mod demo;
+mod explain;
 mod proxy;
 
 use std::collections::HashMap;
@@ -58,6 +59,24 @@ pub enum Command {
     CheckConfig,
     /// Print a fresh random cookie secret (base64 of 32 bytes).
     GenerateSecret,
+    /// Which route a URL goes to, its final upstream URL, and whether a user may pass and
+    /// by which rule. Exit 0 allowed, 1 denied, 2 no route.
+    Explain {
+        /// The URL as the browser asks for it, e.g. "https://grafana.example.com/d/1".
+        #[arg(long)]
+        url: String,
+        /// The user's email.
+        #[arg(long)]
+        email: Option<String>,
+        /// The user's Rocketpunch id.
+        #[arg(long)]
+        user: Option<String>,
+        /// Groups Rocketpunch reports for the user, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        #[arg(long, default_value = "GET")]
+        method: String,
+    },
     /// Manage server-side sessions (needs session.store = "redis").
     Sessions {
         #[command(subcommand)]
@@ -83,10 +102,32 @@ pub async fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Some(Command::CheckConfig) => match load(cli.config, &env) {
-            Ok(_) => {
+            Ok(config) => {
+                for warning in &config.warnings {
+                    println!("warning: {warning}");
+                }
                 println!("configuration is valid");
                 ExitCode::SUCCESS
             }
+            Err(code) => code,
+        },
+        Some(Command::Explain {
+            url,
+            email,
+            user,
+            groups,
+            method,
+        }) => match load(cli.config, &env) {
+            Ok(config) => explain::explain(
+                &config,
+                &explain::Asking {
+                    url,
+                    method,
+                    email,
+                    user,
+                    groups,
+                },
+            ),
             Err(code) => code,
         },
         Some(Command::Sessions {

@@ -12,7 +12,8 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
     let _log_guard = rocketgate::logging::init(config.log_format);
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
-        upstream = %config.upstream,
+        upstream = %config.upstream.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
+        routes = config.routes.iter().count(),
         public_url = %config.public_url,
         authorize_url = %config.provider.authorize_url,
         token_url = %config.provider.token_url,
@@ -31,6 +32,9 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
         tls = config.tls.is_some(),
         "rocketgate starting"
     );
+    for warning in &config.warnings {
+        tracing::warn!(key = %warning.key, "{}", warning.message);
+    }
     #[cfg(unix)]
     server::fdlimit::raise(config.limits.max_connections);
     // Loaded again (validation already checked the pair) because the files, not the

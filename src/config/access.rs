@@ -8,6 +8,7 @@ use super::problems::Problems;
 use super::raw::RawAccess;
 use crate::access::{DomainRule, EmailPolicy, RedirectPolicy, SkipRoute, SkipRoutes};
 
+/// `route_hosts`: every `[[routes]]` host, also an allowed redirect target;
 /// `has_jwks_url`: whether `provider.jwks_url` is set, which bearer tokens need;
 /// `public_url` anchors the redirect policy.
 pub(super) fn validate(
@@ -15,6 +16,7 @@ pub(super) fn validate(
     raw: RawAccess,
     has_jwks_url: bool,
     public_url: Option<&Url>,
+    route_hosts: Vec<DomainRule>,
 ) -> Option<AccessSettings> {
     let emails = match EmailPolicy::new(raw.allowed_emails, raw.allowed_email_domains) {
         Ok(policy) => Some(policy),
@@ -32,7 +34,7 @@ pub(super) fn validate(
             routes.push(r);
         }
     }
-    let mut rules = Vec::new();
+    let mut rules = route_hosts;
     for (i, rule) in raw.redirect_domains.iter().enumerate() {
         if let Some(r) = p.take(
             &format!("access.redirect_domains[{i}]"),

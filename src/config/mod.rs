@@ -13,6 +13,7 @@ mod pages;
 mod problems;
 mod provider;
 pub mod raw;
+mod routes;
 mod server;
 mod session;
 mod validate;
@@ -24,9 +25,11 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::access::{EmailPolicy, RedirectPolicy, SkipRoutes};
+use crate::access::{EmailPolicy, Groups, RedirectPolicy, SkipRoutes};
 pub use crate::assertion::AssertionSettings;
 use crate::forwarded::TrustedProxies;
+pub use crate::identity::ClaimHeaders;
+use crate::routes::Routes;
 use crate::tls::CaBundle;
 pub use crate::tls::TlsSettings;
 
@@ -37,12 +40,25 @@ pub use crate::secret::Secret;
 pub use crate::session::redis::{RedisSettings, RedisTarget};
 pub use load::{load, load_from_str};
 pub use provider::{DEFAULT_AUTHORIZE_URL, DEFAULT_PROFILE_URL, DEFAULT_TOKEN_URL};
+pub use routes::DEFAULT_ROUTE_NAME;
 
 /// A validated configuration: the only way to get one is [`load`] or [`load_from_str`].
 #[derive(Debug)]
 pub struct Config {
     pub listen: SocketAddr,
-    pub upstream: Url,
+    /// The top-level `upstream`: the default route, optional once `[[routes]]` exist.
+    pub upstream: Option<Url>,
+    /// `[[routes]]` in order, then the default route (the top-level `upstream`).
+    pub routes: Routes<Url>,
+    /// `[groups]`.
+    pub groups: Groups,
+    /// `[headers.claims]`.
+    pub claim_headers: ClaimHeaders,
+    /// How often the file is checked for changes; zero: only on SIGHUP.
+    pub config_reload_interval: Duration,
+    /// Valid but suspicious settings (a route that never matches), for `check-config` and
+    /// the start-up log.
+    pub warnings: Vec<ConfigProblem>,
     /// How long to wait for the upstream's response headers before answering 504.
     pub upstream_timeout: Duration,
     pub public_url: Url,

@@ -98,6 +98,11 @@ pub(super) fn validate(p: &mut Problems, raw: RawProvider) -> Option<ProviderSet
             raw.claims.preferred_username,
             DEFAULT_USERNAME_CLAIM,
         )?,
+        groups: match raw.claims.groups {
+            Some(text) => Some(pointer("provider.claims.groups", Some(text), "")?),
+            None => None,
+        },
+        extra: Vec::new(),
     };
     Some(ProviderSettings {
         client_id: client_id?,

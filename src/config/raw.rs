@@ -3,9 +3,11 @@
 //! Every field is optional or defaulted here so that *all* problems can be
 //! found in one pass by `validate` instead of stopping at the first missing key.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
     pub listen: Option<String>,
@@ -18,6 +20,9 @@ pub struct RawConfig {
     pub trusted_proxies: Vec<String>,
     pub upstream_ca_file: Option<String>,
     pub metrics_listen: Option<String>,
+    pub config_reload_interval: Option<String>,
+    pub routes: Vec<RawRoute>,
+    pub groups: BTreeMap<String, RawGroup>,
     pub provider: RawProvider,
     pub cookie: RawCookie,
     pub session: RawSession,
@@ -30,7 +35,31 @@ pub struct RawConfig {
     pub admin: RawAdmin,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+/// One `[[routes]]` entry.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRoute {
+    pub host: Option<String>,
+    pub path: Option<String>,
+    pub upstream: Option<String>,
+    pub allowed_groups: Vec<String>,
+    pub allowed_emails: Vec<String>,
+    pub allowed_email_domains: Vec<String>,
+    pub public: Option<bool>,
+    pub strip_prefix: Option<bool>,
+    pub preserve_host: Option<bool>,
+}
+
+/// One `[groups]` entry.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawGroup {
+    pub emails: Vec<String>,
+    pub email_domains: Vec<String>,
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawProvider {
     pub client_id: Option<String>,
@@ -48,15 +77,16 @@ pub struct RawProvider {
     pub claims: RawClaims,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawClaims {
     pub user: Option<String>,
     pub email: Option<String>,
     pub preferred_username: Option<String>,
+    pub groups: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawCookie {
     pub name: Option<String>,
@@ -69,7 +99,7 @@ pub struct RawCookie {
     pub domain: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawSession {
     pub store: Option<String>,
@@ -87,14 +117,14 @@ pub struct RawSession {
     pub cache_ttl: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAdmin {
     pub token: Option<String>,
     pub token_file: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAccess {
     pub allowed_emails: Vec<String>,
@@ -104,14 +134,15 @@ pub struct RawAccess {
     pub accept_bearer_tokens: Option<bool>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawHeaders {
     pub pass_access_token: Option<bool>,
     pub pass_authorization_header: Option<bool>,
+    pub claims: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawLimits {
     pub header_read_timeout: Option<String>,
@@ -121,7 +152,7 @@ pub struct RawLimits {
     pub max_logins_per_client: Option<usize>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawTls {
     pub cert_file: Option<String>,
@@ -129,7 +160,7 @@ pub struct RawTls {
     pub reload_interval: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawPages {
     pub sign_in_page: Option<bool>,
@@ -139,7 +170,7 @@ pub struct RawPages {
     pub templates_dir: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawAssertion {
     pub enabled: Option<bool>,

@@ -24,13 +24,17 @@ pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_MAX_LOGINS_PER_CLIENT: usize = 10;
 pub const DEFAULT_TLS_RELOAD_INTERVAL: &str = "10s";
+/// How often the configuration file is checked for changes; "0s" turns the check off.
+pub const DEFAULT_CONFIG_RELOAD_INTERVAL: &str = "10s";
 
 /// The top-level settings, validated.
 pub(super) struct TopLevel {
     pub listen: SocketAddr,
     pub metrics_listen: Option<SocketAddr>,
-    pub upstream: Url,
+    /// The default route's upstream; optional once `[[routes]]` exist.
+    pub upstream: Option<Url>,
     pub upstream_timeout: Duration,
+    pub config_reload_interval: Duration,
     pub public_url: Url,
     pub shutdown_delay: Duration,
     pub shutdown_timeout: Duration,
@@ -58,8 +62,18 @@ pub(super) fn top_level(p: &mut Problems, raw: &RawConfig) -> (Option<TopLevel>,
         )
     });
     let metrics_listen_ok = raw.metrics_listen.is_none() || metrics_listen.is_some();
-    let upstream = required(p, "upstream", raw.upstream.as_deref())
-        .and_then(|v| p.take("upstream", upstream_url(v)));
+    let upstream = if raw.routes.is_empty() {
+        required(p, "upstream", raw.upstream.as_deref())
+    } else {
+        raw.upstream.as_deref()
+    }
+    .map(|v| p.take("upstream", upstream_url(v)));
+    let config_reload_interval = duration(
+        p,
+        "config_reload_interval",
+        &raw.config_reload_interval,
+        DEFAULT_CONFIG_RELOAD_INTERVAL,
+    );
     let public_url = required(p, "public_url", raw.public_url.as_deref())
         .and_then(|v| p.take("public_url", http_url(v)));
     if let Some(url) = &public_url
@@ -114,8 +128,9 @@ pub(super) fn top_level(p: &mut Problems, raw: &RawConfig) -> (Option<TopLevel>,
         Some(TopLevel {
             listen: listen?,
             metrics_listen,
-            upstream: upstream?,
+            upstream: upstream.map(|u| u.ok_or(())).transpose().ok()?,
             upstream_timeout: upstream_timeout?,
+            config_reload_interval: config_reload_interval?,
             public_url: public_url.clone()?,
             shutdown_delay: shutdown_delay?,
             shutdown_timeout: shutdown_timeout?,
@@ -129,7 +144,7 @@ pub(super) fn top_level(p: &mut Problems, raw: &RawConfig) -> (Option<TopLevel>,
 
 /// The upstream: `http://` (HTTP/1.1, gRPC over h2c), `h2c://` (HTTP/2 with prior
 /// knowledge) or `https://` (ALPN), with a host and no credentials.
-fn upstream_url(value: &str) -> Result<Url, String> {
+pub(super) fn upstream_url(value: &str) -> Result<Url, String> {
     let wrong = || format!("must be an http://, h2c:// or https:// URL, got {value:?}");
     let url = Url::parse(value).map_err(|e| format!("{} ({e})", wrong()))?;
     if crate::proxy::Protocol::of(&url).is_none() {

@@ -119,7 +119,10 @@ fn upstream_and_public_url_must_be_http_urls() {
         &HashMap::new(),
     )
     .unwrap();
-    assert_eq!(h2c.upstream.as_str(), "h2c://127.0.0.1:50051");
+    assert_eq!(
+        h2c.upstream.as_ref().unwrap().as_str(),
+        "h2c://127.0.0.1:50051"
+    );
     refused(
         &minimal().replace("http://127.0.0.1:8080", "h2c://"),
         &[],
@@ -446,7 +449,10 @@ fn environment_overrides_the_file() {
         "0123",
         "numeric-looking secrets stay strings"
     );
-    assert_eq!(c.upstream.as_str(), "http://10.0.0.1:9000/");
+    assert_eq!(
+        c.upstream.as_ref().unwrap().as_str(),
+        "http://10.0.0.1:9000/"
+    );
     assert_eq!(
         c.provider.scopes,
         vec!["profile:read", "profile:email", "extra"]
@@ -895,4 +901,221 @@ fn tempfile_with(text: &str) -> TempFile {
     let mut file = std::fs::File::create(&path).unwrap();
     file.write_all(text.as_bytes()).unwrap();
     TempFile(path, file)
+}
+
+fn with_routes(extra: &str) -> String {
+    format!(
+        r#"
+public_url = "https://auth.example.com"
+[provider]
+client_id = "id"
+client_secret = "secret"
+{extra}
+"#
+    )
+}
+
+/// `ROCKETGATE_COOKIE__SECRET` keeps `[cookie]` free for the tests' own keys.
+const COOKIE_SECRET: (&str, &str) = ("ROCKETGATE_COOKIE__SECRET", SECRET);
+
+#[test]
+fn routes_make_the_top_level_upstream_optional_and_keep_their_order() {
+    let c = load_from_str(
+        &with_routes(
+            r#"
+[[routes]]
+host = "Grafana.Example.com"
+upstream = "http://127.0.0.1:3000"
+allowed_groups = ["Ops"]
+[[routes]]
+path = "/api/"
+upstream = "h2c://127.0.0.1:3001/base"
+strip_prefix = true
+preserve_host = false
+allowed_email_domains = ["example.com"]
+[[routes]]
+host = "*.docs.example.com"
+upstream = "http://127.0.0.1:3002"
+public = true
+[groups]
+Ops = { emails = ["ada@example.com"], users = ["1001"] }
+[provider.claims]
+groups = "/data/groups"
+[headers.claims]
+"X-Forwarded-Name" = "/data/name"
+[cookie]
+domain = "example.com"
+"#,
+        ),
+        &env(&[("ROCKETGATE_CONFIG_RELOAD_INTERVAL", "0s"), COOKIE_SECRET]),
+    )
+    .unwrap();
+    assert!(c.upstream.is_none());
+    assert_eq!(c.config_reload_interval, Duration::ZERO);
+    let routes: Vec<_> = c.routes.iter().collect();
+    assert_eq!(routes.len(), 3);
+    assert_eq!(&*routes[0].name, "routes[0]");
+    assert_eq!(routes[0].host.to_string(), "grafana.example.com");
+    assert_eq!(
+        routes[0].rules.groups,
+        ["Ops"],
+        "group names keep their case"
+    );
+    assert_eq!(routes[1].path.as_str(), "/api");
+    assert!(routes[1].strip_prefix && !routes[1].preserve_host);
+    assert!(routes[2].public);
+    assert_eq!(c.groups.names().collect::<Vec<_>>(), ["Ops"]);
+    assert_eq!(c.provider.claims.groups.as_deref(), Some("/data/groups"));
+    assert_eq!(c.provider.claims.extra, ["/data/name"]);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Every route host is a redirect target after sign-in; other hosts are not.
+    let redirects = &c.access.redirects;
+    assert!(
+        redirects
+            .check("https://grafana.example.com/d/1?x=1")
+            .is_some()
+    );
+    assert!(
+        redirects
+            .check("http://a.docs.example.com:8080/x")
+            .is_some()
+    );
+    assert!(redirects.check("https://docs.example.com/").is_none());
+    assert!(redirects.check("https://evil.com/").is_none());
+}
+
+#[test]
+fn without_routes_the_upstream_is_the_default_route() {
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert!(c.routes.is_single_default());
+    assert_eq!(&*c.routes.iter().next().unwrap().name, DEFAULT_ROUTE_NAME);
+    assert_eq!(c.config_reload_interval, Duration::from_secs(10));
+    refused(&with_routes(""), &[COOKIE_SECRET], "upstream: is required");
+}
+
+#[test]
+fn route_problems_name_their_entry() {
+    let route = |body: &str| with_routes(&format!("[[routes]]\n{body}"));
+    refused(
+        &route(r#"host = "a.com""#),
+        &[],
+        "routes[0].upstream: is required",
+    );
+    refused(
+        &route("upstream = \"ftp://a\""),
+        &[COOKIE_SECRET],
+        "routes[0].upstream: must be an http://",
+    );
+    refused(
+        &route("upstream = \"http://a\"\nhost = \"a.*.com\""),
+        &[COOKIE_SECRET],
+        "routes[0].host:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\npath = \"/a/../b\""),
+        &[COOKIE_SECRET],
+        "routes[0].path:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\npath = \"api\""),
+        &[COOKIE_SECRET],
+        "routes[0].path:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\nallowed_email_domains = [\"a@b\"]"),
+        &[COOKIE_SECRET],
+        "routes[0].allowed_email_domains:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\nallowed_groups = [\"a,b\"]"),
+        &[COOKIE_SECRET],
+        "routes[0].allowed_groups:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\npublic = true\nallowed_groups = [\"ops\"]"),
+        &[COOKIE_SECRET],
+        "routes[0].public:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\nstrip_prefix = true"),
+        &[COOKIE_SECRET],
+        "routes[0].strip_prefix:",
+    );
+    refused(
+        &route("upstream = \"http://a\"\nwhatever = 1"),
+        &[COOKIE_SECRET],
+        "(file): unknown field",
+    );
+}
+
+#[test]
+fn groups_and_claim_headers_are_checked() {
+    let base = "[[routes]]\nupstream = \"http://a\"\n";
+    refused(
+        &with_routes(&format!(
+            "{base}[groups]\nops = {{ emails = [\"not-an-email\"] }}"
+        )),
+        &[COOKIE_SECRET],
+        "groups.ops:",
+    );
+    refused(
+        &with_routes(&format!(
+            "{base}[headers.claims]\n\"X-Forwarded-Email\" = \"/e\""
+        )),
+        &[COOKIE_SECRET],
+        "headers.claims.X-Forwarded-Email:",
+    );
+    refused(
+        &with_routes(&format!("{base}[headers.claims]\n\"X-Name\" = \"name\"")),
+        &[COOKIE_SECRET],
+        "headers.claims.X-Name:",
+    );
+    refused(
+        &with_routes(&format!("{base}[provider.claims]\ngroups = \"groups\"")),
+        &[COOKIE_SECRET],
+        "provider.claims.groups:",
+    );
+    refused(
+        &with_routes(base),
+        &[
+            ("ROCKETGATE_CONFIG_RELOAD_INTERVAL", "often"),
+            COOKIE_SECRET,
+        ],
+        "config_reload_interval:",
+    );
+}
+
+#[test]
+fn a_route_that_can_never_match_and_a_group_no_one_is_in_are_warnings() {
+    let c = load_from_str(
+        &with_routes(
+            r#"
+[[routes]]
+host = "a.example.com"
+path = "/x"
+upstream = "http://127.0.0.1:1"
+[[routes]]
+host = "A.example.com"
+path = "/x/"
+upstream = "http://127.0.0.1:2"
+allowed_groups = ["ghosts"]
+"#,
+        ),
+        &env(&[COOKIE_SECRET]),
+    )
+    .unwrap();
+    let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("routes[0].host: a.example.com is not public_url's host"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[2].starts_with("routes[1]: never matches: routes[0]"),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings[3].starts_with("routes[1].allowed_groups: group `ghosts`"),
+        "{warnings:#?}"
+    );
 }

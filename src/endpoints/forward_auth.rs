@@ -3,13 +3,16 @@
 
 use http::{Request, Response};
 
-use super::{query, redirect};
+use super::{login, query, redirect};
+use crate::access::{Denied, EmailPolicy, RequestPath, Rules};
 use crate::app::App;
 use crate::body::{self, Body};
 use crate::context::{Context, Format};
 use crate::error::RequestError;
 use crate::gate::{self, Credentials};
-use crate::identity;
+use crate::identity::{self, Audience};
+use crate::proxy::Upstream;
+use crate::routes::{Route, request_host};
 
 /// Exactly 200 with the identity headers (and the new `Set-Cookie` when it refreshed), 401
 /// when not signed in, 403 when not allowed.
@@ -29,16 +32,104 @@ pub async fn auth(
     if !(redirect_mode && cx.format == Format::Html) {
         cx.format = Format::Json;
     }
+    let narrower = narrower(req)?;
+    let route = route(app, cx)?;
+    if route.is_some_and(|r| r.public) && narrower.is_none() {
+        return Ok(Response::new(body::empty()));
+    }
     let Some(user) = gate::authenticate(app, cx, req.headers(), Credentials::Session).await? else {
         return match cx.format {
             Format::Html => Ok(redirect(&login_url(app, cx))),
             Format::Json | Format::Grpc(_) => Err(RequestError::Unauthenticated),
         };
     };
-    gate::authorize(app, &user)?;
+    let Some(route) = route else {
+        cx.denied = Some(Denied {
+            scope: "routes".into(),
+            rule: "no_route_matches",
+        });
+        return Err(RequestError::Forbidden);
+    };
+    // A public route's check with narrowing lists applies those lists alone.
+    let route = (!route.public).then_some(route);
+    let groups = gate::authorize(app, cx, &user, route, narrower.as_ref())?;
     let mut response = Response::new(body::empty());
-    identity::add_auth_request_identity(response.headers_mut(), &user.session, app.config.headers);
+    let headers = response.headers_mut();
+    identity::add_auth_request_identity(headers, &user.session, app.config.headers);
+    identity::add_groups_and_claims(
+        headers,
+        &groups,
+        &user.session,
+        &app.config.claim_headers,
+        Audience::AuthRequest,
+    );
     Ok(response)
+}
+
+/// The route the checked request is for, from what a trusted front proxy reports: the host
+/// in `X-Forwarded-Host`, the path in `X-Forwarded-Uri` or `X-Original-URL` (a whole URL,
+/// from ingress-nginx). Without a report the check is for `/` on the reported host. `Ok(None)`:
+/// no route serves it.
+fn route<'a>(app: &'a App, cx: &mut Context) -> Result<Option<&'a Route<Upstream>>, RequestError> {
+    if app.routes.is_single_default() {
+        // One route for every host and path: what the proxy reports cannot change it, and a
+        // path this gate would refuse to proxy is the front proxy's to judge.
+        let route = app.routes.iter().next();
+        cx.route = route.map(|r| r.name.clone());
+        return Ok(route);
+    }
+    let origin = &cx.origin;
+    let reported = origin.original_uri.as_deref().unwrap_or("/");
+    let (url_host, raw_path) = if reported.starts_with('/') {
+        (None, reported)
+    } else {
+        match reported.split_once("://").map(|(_, rest)| rest) {
+            Some(rest) => match rest.find('/') {
+                Some(at) => (Some(&rest[..at]), &rest[at..]),
+                None => (Some(rest), "/"),
+            },
+            None => return Err(RequestError::Malformed("X-Original-URL")),
+        }
+    };
+    let raw_path = raw_path.split(['?', '#']).next().unwrap_or("/");
+    let path = RequestPath::parse(raw_path)?;
+    let host = url_host
+        .or_else(|| origin.host.as_ref().and_then(|h| h.to_str().ok()))
+        .and_then(request_host);
+    let route = app.routes.pick(host.as_deref(), path.as_str());
+    cx.route = route.map(|r| r.name.clone());
+    Ok(route)
+}
+
+/// `allowed_groups`, `allowed_emails`, `allowed_email_domains` in the check's query
+/// (comma-separated, as oauth2-proxy takes them): lists that narrow the route's policy for
+/// this check, never widen it. `None` when the query names none.
+fn narrower(req: &Request<impl Sized>) -> Result<Option<Rules>, RequestError> {
+    let query = query(req);
+    let list = |name: &str| -> Vec<String> {
+        query
+            .get(name)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (groups, emails, domains) = (
+        list("allowed_groups"),
+        list("allowed_emails"),
+        list("allowed_email_domains"),
+    );
+    if groups.is_empty() && emails.is_empty() && domains.is_empty() {
+        return Ok(None);
+    }
+    let emails = EmailPolicy::new(emails, domains).map_err(|_| {
+        RequestError::Malformed("allowed_emails or allowed_email_domains in the query")
+    })?;
+    Ok(Some(Rules { emails, groups }))
 }
 
 /// The login a `?mode=redirect` check sends a browser to: `/oauth2/start` at `public_url`
@@ -46,16 +137,12 @@ pub async fn auth(
 /// route `/oauth2/` here, and the login cookie must be set on the host that receives the
 /// callback), carrying the return URL percent-encoded so a deep link's whole query survives.
 fn login_url(app: &App, cx: &Context) -> String {
-    let start = format!(
-        "{}/oauth2/start",
-        app.config.public_url.as_str().trim_end_matches('/')
-    );
     match return_url(app, cx) {
-        Some(rd) => format!(
-            "{start}?rd={}",
-            form_urlencoded::byte_serialize(rd.as_bytes()).collect::<String>()
+        Some(rd) => login::public_start_link(app, &rd),
+        None => format!(
+            "{}/oauth2/start",
+            app.config.public_url.as_str().trim_end_matches('/')
         ),
-        None => start,
     }
 }
 

@@ -28,10 +28,44 @@ pub fn challenge(app: &App, cx: &mut Context) -> Result<Response<Body>, RequestE
         return Err(RequestError::Unauthenticated);
     }
     let rd = return_path(&cx.uri);
+    // On another route's host the login must start (and its CSRF cookie live) on
+    // `public_url`, where Rocketpunch sends the browser back; the deep link goes along whole.
+    let elsewhere = other_host_return(app, cx, &rd);
     if app.pages.sign_in_enabled() {
-        return Ok(app.pages.sign_in(&start_link(&rd)));
+        let link = match &elsewhere {
+            Some(url) => public_start_link(app, url),
+            None => start_link(&rd),
+        };
+        return Ok(app.pages.sign_in(&link));
     }
-    Ok(begin_login(app, cx, &rd))
+    match elsewhere {
+        Some(url) => Ok(redirect(&public_start_link(app, &url))),
+        None => Ok(begin_login(app, cx, &rd)),
+    }
+}
+
+/// The absolute URL of this request when its host is not `public_url`'s and the redirect
+/// policy allows going back to it (every route host is allowed).
+fn other_host_return(app: &App, cx: &Context, rd: &str) -> Option<String> {
+    let host = cx.origin.host.as_ref()?.to_str().ok()?;
+    let public = app.config.public_url.host_str()?;
+    if crate::routes::request_host(host)? == public.to_ascii_lowercase() {
+        return None;
+    }
+    let proto = cx.origin.proto.to_str().ok()?;
+    app.config
+        .access
+        .redirects
+        .check(&format!("{proto}://{host}{rd}"))
+}
+
+/// `public_url`'s `/oauth2/start`, returning to `url` (percent-encoded whole).
+pub fn public_start_link(app: &App, url: &str) -> String {
+    format!(
+        "{}{}",
+        app.config.public_url.as_str().trim_end_matches('/'),
+        start_link(url)
+    )
 }
 
 /// Sends the browser to Rocketpunch, remembering `rd` (already validated) and the PKCE

@@ -37,6 +37,10 @@ pub struct RequestLine<'a> {
     /// The signed-in user, `None` when the request had none.
     pub user: Option<&'a str>,
     pub request_id: &'a str,
+    /// The route that served a proxied request (`routes[2]`, `upstream`), else `None`.
+    pub route: Option<&'a str>,
+    /// The rule that refused the user (`routes[2].allowed_groups`), on a 403 only.
+    pub denied: Option<&'a str>,
 }
 
 impl RequestLine<'_> {
@@ -70,16 +74,32 @@ pub fn log_request(line: &RequestLine<'_>) {
 /// The same line as a tracing event: used when no direct writer is set up (a test's or an
 /// embedder's subscriber, a terminal with colours), and the shape `format_line` copies.
 fn emit_event(line: &RequestLine<'_>) {
-    tracing::info!(
-        target: "rocketgate::request",
-        method = %line.method,
-        path = %line.path,
-        status = line.status,
-        latency_ms = line.latency_ms(),
-        client = %line.client,
-        user = %line.user(),
-        request_id = %line.request_id,
-    );
+    let route = line.route.unwrap_or("-");
+    match line.denied {
+        None => tracing::info!(
+            target: "rocketgate::request",
+            method = %line.method,
+            path = %line.path,
+            status = line.status,
+            latency_ms = line.latency_ms(),
+            client = %line.client,
+            user = %line.user(),
+            request_id = %line.request_id,
+            route = %route,
+        ),
+        Some(denied) => tracing::info!(
+            target: "rocketgate::request",
+            method = %line.method,
+            path = %line.path,
+            status = line.status,
+            latency_ms = line.latency_ms(),
+            client = %line.client,
+            user = %line.user(),
+            request_id = %line.request_id,
+            route = %route,
+            denied = %denied,
+        ),
+    }
 }
 
 thread_local! {
@@ -104,6 +124,12 @@ fn format_line(out: &mut String, line: &RequestLine<'_>, format: LogFormat, now:
             text_value(out, line.user());
             out.push_str(" request_id=");
             text_value(out, line.request_id);
+            out.push_str(" route=");
+            text_value(out, line.route.unwrap_or("-"));
+            if let Some(denied) = line.denied {
+                out.push_str(" denied=");
+                text_value(out, denied);
+            }
         }
         LogFormat::Json => {
             out.push_str("{\"timestamp\":\"");
@@ -122,6 +148,12 @@ fn format_line(out: &mut String, line: &RequestLine<'_>, format: LogFormat, now:
             json_string(out, line.user());
             out.push_str(",\"request_id\":");
             json_string(out, line.request_id);
+            out.push_str(",\"route\":");
+            json_string(out, line.route.unwrap_or("-"));
+            if let Some(denied) = line.denied {
+                out.push_str(",\"denied\":");
+                json_string(out, denied);
+            }
             out.push_str(",\"target\":\"rocketgate::request\"}");
         }
     }
@@ -245,6 +277,8 @@ mod tests {
             client: "203.0.113.7".parse().unwrap(),
             user,
             request_id: "1461edbdd1434c769b81f6e31a88bd82",
+            route: Some("routes[0]"),
+            denied: None,
         }
     }
 
@@ -255,6 +289,11 @@ mod tests {
                 sample(Some("1001"), Duration::from_micros(1517)),
                 sample(None, Duration::from_micros(40)),
                 sample(Some("user@example.com"), Duration::from_secs(3)),
+                RequestLine {
+                    route: None,
+                    denied: Some("routes[1].allowed_groups"),
+                    ..sample(Some("1001"), Duration::from_micros(9))
+                },
             ] {
                 let mut ours = String::new();
                 format_line(&mut ours, &line, format, SystemTime::now());

@@ -34,4 +34,8 @@ pub struct ClaimPointers {
     pub user: String,
     pub email: String,
     pub preferred_username: String,
+    /// `provider.claims.groups`: a list of strings (or one string) naming the user's groups.
+    pub groups: Option<String>,
+    /// The pointers `[headers.claims]` reads, kept in the session so refreshes update them.
+    pub extra: Vec<String>,
 }

@@ -132,34 +132,51 @@ enum Via {
     H2c,
 }
 
-/// The configured upstream and the pooled clients that reach it.
+/// One upstream URL and the pooled clients that reach it (shared by every upstream built
+/// from the same one with [`Upstream::to`], so many routes share one set of pools).
 pub struct Upstream {
     protocol: Protocol,
     authority: Authority,
     /// A path prefix from the upstream URL (`http://app:8080/base`), without trailing `/`.
     prefix: String,
+    /// Send the client's `Host` (else the upstream's own authority) over HTTP/1.1.
+    preserve_host: bool,
     timeout: Duration,
     body_gap: Duration,
+    clients: Arc<Clients>,
+}
+
+/// One pooled client per way of speaking to an upstream.
+struct Clients {
     http1: Client<HttpsConnector<HttpConnector>, Body>,
     alpn: Client<HttpsConnector<HttpConnector>, Body>,
     h2c: Client<HttpConnector, Body>,
 }
 
+/// The scheme, authority and path prefix of an upstream URL.
+fn target(url: &Url) -> Result<(Protocol, Authority, String), ProxyError> {
+    let protocol = Protocol::of(url).ok_or_else(|| {
+        ProxyError::BadRequest(format!("unsupported upstream scheme {:?}", url.scheme()))
+    })?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| ProxyError::BadRequest("upstream has no host".into()))?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    let authority = Authority::try_from(authority.as_str())
+        .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+    Ok((
+        protocol,
+        authority,
+        url.path().trim_end_matches('/').to_owned(),
+    ))
+}
+
 impl Upstream {
     pub fn new(settings: &UpstreamSettings) -> Result<Self, ProxyError> {
-        let url = &settings.url;
-        let protocol = Protocol::of(url).ok_or_else(|| {
-            ProxyError::BadRequest(format!("unsupported upstream scheme {:?}", url.scheme()))
-        })?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| ProxyError::BadRequest("upstream has no host".into()))?;
-        let authority = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_owned(),
-        };
-        let authority = Authority::try_from(authority.as_str())
-            .map_err(|e| ProxyError::BadRequest(e.to_string()))?;
+        let (protocol, authority, prefix) = target(&settings.url)?;
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
         tcp.enforce_http(false);
@@ -194,12 +211,29 @@ impl Upstream {
         Ok(Self {
             protocol,
             authority,
-            prefix: url.path().trim_end_matches('/').to_owned(),
+            prefix,
+            preserve_host: true,
             timeout: settings.timeout,
             body_gap: settings.body_gap,
-            http1: pooled().build(http1_connector),
-            alpn: pooled().build(alpn_connector),
-            h2c: pooled().http2_only(true).build(tcp),
+            clients: Arc::new(Clients {
+                http1: pooled().build(http1_connector),
+                alpn: pooled().build(alpn_connector),
+                h2c: pooled().http2_only(true).build(tcp),
+            }),
+        })
+    }
+
+    /// Another upstream (a route's) over the same pooled clients and timeouts.
+    pub fn to(&self, url: &Url, preserve_host: bool) -> Result<Upstream, ProxyError> {
+        let (protocol, authority, prefix) = target(url)?;
+        Ok(Upstream {
+            protocol,
+            authority,
+            prefix,
+            preserve_host,
+            timeout: self.timeout,
+            body_gap: self.body_gap,
+            clients: self.clients.clone(),
         })
     }
 
@@ -217,9 +251,9 @@ impl Upstream {
 
     fn send(&self, via: Via, request: Request<Body>) -> ResponseFuture {
         match via {
-            Via::Http1 => self.http1.request(request),
-            Via::Alpn => self.alpn.request(request),
-            Via::H2c => self.h2c.request(request),
+            Via::Http1 => self.clients.http1.request(request),
+            Via::Alpn => self.clients.alpn.request(request),
+            Via::H2c => self.clients.h2c.request(request),
         }
     }
 
@@ -262,6 +296,11 @@ impl Upstream {
         match via {
             Via::Http1 => {
                 parts.version = Version::HTTP_11;
+                let host = if self.preserve_host {
+                    host
+                } else {
+                    HeaderValue::from_str(self.authority.as_str()).ok()
+                };
                 if let Some(host) = host {
                     parts.headers.insert(header::HOST, host);
                 }

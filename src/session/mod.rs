@@ -12,6 +12,7 @@ mod seal;
 mod store;
 mod ticket;
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -24,8 +25,8 @@ pub use seal::{KeyAge, Sealer};
 pub use store::{Handle, Loaded, Sessions, StoreError};
 pub use ticket::Ticket;
 
-/// Who the user is, as Rocketpunch's profile said at sign-in.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Who the user is, as Rocketpunch's profile said at sign-in (or at the last refresh).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {
     /// The stable user id; never empty.
     pub user: String,
@@ -33,6 +34,13 @@ pub struct Identity {
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preferred_username: Option<String>,
+    /// Groups Rocketpunch reported (`provider.claims.groups`); the named `[groups]` are
+    /// decided per request, not stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Profile values that `[headers.claims]` sends upstream, by JSON pointer.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
 }
 
 /// Rocketpunch's tokens for this user.

@@ -18,6 +18,7 @@ mod hostile_clients;
 mod limits;
 mod log_secrets;
 mod login;
+mod many_apps;
 mod nginx;
 mod observability;
 mod pages;

@@ -200,6 +200,7 @@ fn arb_session() -> impl Strategy<Value = Session> {
                         user,
                         email,
                         preferred_username,
+                        ..Identity::default()
                     },
                     Tokens {
                         access_token: ch.to_string().repeat(at_len),

@@ -127,6 +127,9 @@ pub struct DemoUser {
     pub username: &'static str,
     pub name: &'static str,
     pub email: &'static str,
+    /// Not part of Rocketpunch's documented profile: teams the stand-in reports so that
+    /// `provider.claims.groups` can be tried and tested.
+    pub teams: &'static [&'static str],
 }
 
 const USERS: &[DemoUser] = &[
@@ -135,18 +138,21 @@ const USERS: &[DemoUser] = &[
         username: "ada",
         name: "Ada Lovelace",
         email: "ada@example.com",
+        teams: &["engineering"],
     },
     DemoUser {
         id: "1002",
         username: "grace",
         name: "Grace Hopper",
         email: "grace@example.org",
+        teams: &["navy", "ops"],
     },
     DemoUser {
         id: "1003",
         username: "linus",
         name: "Linus Torvalds",
         email: "linus@kernel.example",
+        teams: &[],
     },
 ];
 

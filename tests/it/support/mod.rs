@@ -34,6 +34,10 @@ pub struct Options {
     /// How browsers reach the proxy when something (nginx, ...) sits in front of it: sets
     /// `public_url` and the stand-in's registered redirect URI. Default: the proxy's address.
     pub public_url: Option<String>,
+    /// TOML appended to the demo configuration (`[[routes]]`, `[groups]`, ...).
+    pub extra_toml: String,
+    /// Drop the top-level `upstream` (then `[[routes]]` must say where requests go).
+    pub no_default_upstream: bool,
 }
 
 /// Options for API clients with Rocketpunch access tokens: the stand-in signs JWTs,
@@ -108,9 +112,12 @@ impl Stack {
             .iter()
             .any(|(k, _)| *k == "ROCKETGATE_TLS__CERT_FILE");
         let scheme = if tls { "https" } else { "http" };
+        // `{port}` in the public URL, an env value or the extra TOML is the proxy's port.
+        let port = proxy.port().to_string();
         let public_url = options
             .public_url
-            .clone()
+            .as_ref()
+            .map(|u| u.replace("{port}", &port))
             .or_else(|| tls.then(|| format!("https://{proxy}")));
         let standin = StandIn::new(StandInOptions {
             client_id: "demo-client".into(),
@@ -125,12 +132,24 @@ impl Stack {
             ..options.standin
         });
         standin.spawn(provider_listener);
-        let toml = rocketgate_demo::proxy_config(proxy, upstream, provider, &secret);
+        let mut toml = rocketgate_demo::proxy_config(proxy, upstream, provider, &secret);
+        if options.no_default_upstream {
+            toml = toml
+                .lines()
+                .filter(|l| !l.starts_with("upstream = "))
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        toml.push('\n');
+        toml.push_str(&options.extra_toml.replace("{port}", &port));
         // `{provider}` in a value stands for the stand-in's address, unknown until now.
         let mut env: HashMap<String, String> = options
             .env
             .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.replace("{provider}", &provider.to_string())))
+            .map(|(k, v)| {
+                let v = v.replace("{provider}", &provider.to_string());
+                (k.to_owned(), v.replace("{port}", &port))
+            })
             .collect();
         if let Some(public_url) = public_url {
             env.insert("ROCKETGATE_PUBLIC_URL".to_owned(), public_url);
@@ -296,6 +315,18 @@ impl Browser {
         Browser::build(proxy, "http", |b| b)
     }
 
+    /// A browser for which each of `hosts` resolves to the proxy, as DNS would send every
+    /// app's name to one gateway.
+    pub fn resolving(proxy: SocketAddr, hosts: &[&str]) -> Browser {
+        let hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
+        Browser::build(proxy, "http", move |mut b| {
+            for host in &hosts {
+                b = b.resolve(host, proxy);
+            }
+            b
+        })
+    }
+
     /// A browser for a proxy serving HTTPS that trusts only the CA `ca_pem`.
     pub fn https(proxy: SocketAddr, ca_pem: &str) -> Browser {
         let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("CA PEM");
@@ -397,6 +428,15 @@ impl Browser {
             let (n, v) = pair.split_once('=')?;
             (n == name).then(|| v.to_owned())
         })
+    }
+
+    /// The whole `Cookie` header the jar would send to `url`.
+    pub fn cookie_header_for(&self, url: &str) -> String {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(&url.parse().unwrap())
+            .map(|h| h.to_str().unwrap().to_owned())
+            .unwrap_or_default()
     }
 
     /// The whole `Cookie` header the jar would send to the proxy.

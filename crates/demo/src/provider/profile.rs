@@ -21,6 +21,8 @@ struct Profile<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    teams: &'a [&'a str],
 }
 
 #[derive(Serialize)]
@@ -98,6 +100,7 @@ fn answer(standin: &StandIn, req: &Request<Incoming>) -> Response<Body> {
         username: user.username,
         name: user.name,
         email: with_email.then_some(user.email),
+        teams: user.teams,
     };
     if standin.opts.wrap_profile_in_data {
         json(StatusCode::OK, &Wrapped { data: profile })

@@ -269,7 +269,7 @@ async fn full_code_flow_over_http() {
     let profile: Value = resp.json().await.unwrap();
     assert_eq!(
         profile,
-        json!({"data": {"id": 1001, "username": "ada", "name": "Ada Lovelace", "email": "ada@example.com"}})
+        json!({"data": {"id": 1001, "username": "ada", "name": "Ada Lovelace", "email": "ada@example.com", "teams": ["engineering"]}})
     );
     assert_eq!(
         h.standin.stats(),
