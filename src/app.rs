@@ -38,47 +38,57 @@ pub struct App {
     /// The route table with a pooled upstream per route (all sharing one set of pools).
     pub routes: Routes<Upstream>,
     pub metrics: Arc<Metrics>,
-    pub refresher: Refresher,
+    pub refresher: Arc<Refresher>,
     pub pages: Pages,
     /// States already used at the callback: a replayed callback is refused even if the
     /// attacker also kept the CSRF cookie. Entries outlive the login window.
     pub used_states: moka::future::Cache<String, ()>,
     /// Signs `X-Rocketgate-Assertion`; `None` when assertions are off.
-    pub assertion: Option<Signer>,
+    pub assertion: Option<Arc<Signer>>,
     /// Verifies `Authorization: Bearer` tokens; `None` unless `access.accept_bearer_tokens`.
-    pub bearer: Option<BearerVerifier>,
-    draining: AtomicBool,
+    pub bearer: Option<Arc<BearerVerifier>>,
+    /// The connection pools every route's upstream is a view of; a reload keeps them.
+    pools: Upstream,
+    draining: Arc<AtomicBool>,
 }
 
-/// A pooled upstream for every route, all over one set of pools.
-fn upstreams(config: &Config) -> Result<Routes<Upstream>, ProxyError> {
-    let Some(first) = config.routes.iter().next() else {
-        return Ok(Routes::new(Vec::new()));
-    };
-    let pools = Upstream::new(&UpstreamSettings {
-        url: first.target.clone(),
+/// The connection pools, built from the first route's settings (every route shares them).
+fn pools(config: &Config) -> Result<Upstream, ProxyError> {
+    let url = config
+        .routes
+        .iter()
+        .next()
+        .map(|route| route.target.clone())
+        // Validation guarantees a route; the public URL only stands in so this cannot panic.
+        .unwrap_or_else(|| config.public_url.clone());
+    Upstream::new(&UpstreamSettings {
+        url,
         timeout: config.upstream_timeout,
         roots: config.upstream_ca.clone(),
         max_idle: config.limits.max_connections,
         body_gap: config.limits.idle_timeout,
         h2_keepalive: config.limits.idle_timeout,
-    })?;
-    config
-        .routes
-        .try_map(|route| pools.to(&route.target, route.preserve_host))
+    })
+}
+
+fn codec(config: &Config) -> CookieCodec {
+    CookieCodec::new(
+        config.cookie.name.clone(),
+        Sealer::new(config.cookie.keys.clone()),
+        config.cookie.secure,
+        config.cookie.same_site,
+        config.cookie.expire,
+    )
+    .with_domain(config.cookie.domain.clone())
 }
 
 impl App {
     pub fn new(config: Config) -> Result<Arc<Self>, AppError> {
-        let codec = CookieCodec::new(
-            config.cookie.name.clone(),
-            Sealer::new(config.cookie.keys.clone()),
-            config.cookie.secure,
-            config.cookie.same_site,
-            config.cookie.expire,
-        )
-        .with_domain(config.cookie.domain.clone());
-        let routes = upstreams(&config)?;
+        let codec = codec(&config);
+        let pools = pools(&config)?;
+        let routes = config
+            .routes
+            .try_map(|route| pools.to(&route.target, route.preserve_host))?;
         let oauth = Arc::new(OAuthClient::new(&config.provider, config.redirect_uri()));
         let metrics = Arc::new(Metrics::new());
         // A refresh is a token call and a profile read, each bounded by the provider timeout.
@@ -103,7 +113,7 @@ impl App {
             Some(store) => Sessions::in_redis(codec.clone(), store.clone()),
             None => Sessions::in_cookies(codec.clone()),
         };
-        let refresher = Refresher::new(
+        let refresher = Arc::new(Refresher::new(
             oauth.clone(),
             metrics.clone(),
             sessions.clone(),
@@ -113,7 +123,7 @@ impl App {
                 rotation_grace: config.session.rotation_grace,
                 bound: refresh_bound,
             },
-        );
+        ));
         let assertion = config.assertion.as_ref().map(|settings| {
             if settings.generated_key {
                 tracing::warn!(
@@ -122,13 +132,14 @@ impl App {
                      start; replicas will each have their own and restarts change it"
                 );
             }
-            Signer::new(settings, &config.public_url, metrics.clone())
+            Arc::new(Signer::new(settings, &config.public_url, metrics.clone()))
         });
         let bearer = config
             .access
             .accept_bearer_tokens
             .then(|| BearerVerifier::new(&config.provider, oauth.clone(), metrics.clone()))
-            .flatten();
+            .flatten()
+            .map(Arc::new);
         Ok(Arc::new(Self {
             assertion,
             bearer,
@@ -143,7 +154,39 @@ impl App {
                 .max_capacity(1_000_000)
                 .time_to_live(LOGIN_TTL + Duration::from_secs(60))
                 .build(),
-            draining: AtomicBool::new(false),
+            pools,
+            draining: Arc::new(AtomicBool::new(false)),
+            config,
+        }))
+    }
+
+    /// The state for `config`, a reload of this one: routes, policy, headers, pages and
+    /// cookie keys from `config`; the session store, Rocketpunch client, refreshes in flight,
+    /// used login states, signing keys, connection pools and draining flag shared with
+    /// `self`, so requests in flight and sessions carry on. `config`'s restart-only settings
+    /// must equal this one's (`config::reload::keep_restart_only`).
+    pub fn reload(&self, config: Config) -> Result<Arc<Self>, AppError> {
+        let codec = codec(&config);
+        let routes = config
+            .routes
+            .try_map(|route| self.pools.to(&route.target, route.preserve_host))?;
+        let sessions = match self.sessions.redis() {
+            Some(store) => Sessions::in_redis(codec.clone(), store.clone()),
+            None => Sessions::in_cookies(codec.clone()),
+        };
+        Ok(Arc::new(Self {
+            assertion: self.assertion.clone(),
+            bearer: self.bearer.clone(),
+            oauth: self.oauth.clone(),
+            codec,
+            sessions,
+            routes,
+            metrics: self.metrics.clone(),
+            refresher: self.refresher.clone(),
+            pages: Pages::new(&config.pages),
+            used_states: self.used_states.clone(),
+            pools: self.pools.clone(),
+            draining: self.draining.clone(),
             config,
         }))
     }

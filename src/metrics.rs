@@ -105,6 +105,31 @@ struct ResultLabel {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HashLabel {
+    hash: String,
+}
+
+/// How a configuration reload ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReloadResult {
+    /// The new file is in effect for new requests.
+    Applied,
+    /// The new file was invalid (or unreadable); the previous one keeps serving.
+    Refused,
+}
+
+impl ReloadResult {
+    const ALL: [ReloadResult; 2] = [ReloadResult::Applied, ReloadResult::Refused];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            ReloadResult::Applied => "applied",
+            ReloadResult::Refused => "refused",
+        }
+    }
+}
+
 const STATUS_CLASSES: usize = 5;
 const ROUTE_KINDS: usize = 9;
 const _: () = assert!(
@@ -196,6 +221,10 @@ pub struct Metrics {
     assertion_cache: Family<ResultLabel, Counter>,
     bearer_tokens: Family<OutcomeLabel, Counter>,
     jwks_fetches: Family<OutcomeLabel, Counter>,
+    config_reloads: Family<ResultLabel, Counter>,
+    config_info: Family<HashLabel, Gauge>,
+    /// The hash `config_info` currently reports, so a reload can retire its series.
+    config_hash: std::sync::Mutex<Option<String>>,
 }
 
 impl Default for Metrics {
@@ -304,8 +333,29 @@ impl Metrics {
             "Fetches of Rocketpunch's signing keys, by outcome",
             jwks_fetches.clone(),
         );
+        let config_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads (SIGHUP or a changed file), by result",
+            config_reloads.clone(),
+        );
+        // Every result from the start, so an alert on refusals sees 0 rather than no data.
+        for result in ReloadResult::ALL {
+            let _ = config_reloads.get_or_create(&ResultLabel {
+                result: result.as_str(),
+            });
+        }
+        let config_info = Family::<HashLabel, Gauge>::default();
+        registry.register(
+            "config_info",
+            "1 for the hash of the configuration file in effect",
+            config_info.clone(),
+        );
         Self {
             registry,
+            config_reloads,
+            config_info,
+            config_hash: std::sync::Mutex::new(None),
             request_counters: Default::default(),
             session_cache_counters: Default::default(),
             assertion_cache,
@@ -418,6 +468,30 @@ impl Metrics {
             .inc();
     }
 
+    pub fn config_reload(&self, result: ReloadResult) {
+        self.config_reloads
+            .get_or_create(&ResultLabel {
+                result: result.as_str(),
+            })
+            .inc();
+    }
+
+    /// Reports `hash` as the configuration in effect, retiring the previous one's series.
+    pub fn config_in_effect(&self, hash: &str) {
+        let mut current = self
+            .config_hash
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = current.replace(hash.to_owned()) {
+            self.config_info.remove(&HashLabel { hash: old });
+        }
+        self.config_info
+            .get_or_create(&HashLabel {
+                hash: hash.to_owned(),
+            })
+            .set(1);
+    }
+
     pub fn jwks_fetch(&self, outcome: FetchOutcome) {
         self.jwks_fetches
             .get_or_create(&OutcomeLabel {
@@ -461,5 +535,23 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn reloads_start_at_zero_and_one_config_hash_is_reported() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert!(text.contains("rocketgate_config_reloads_total{result=\"applied\"} 0"));
+        assert!(text.contains("rocketgate_config_reloads_total{result=\"refused\"} 0"));
+        m.config_in_effect("aaaa");
+        m.config_in_effect("bbbb");
+        m.config_reload(ReloadResult::Applied);
+        let text = m.encode();
+        assert!(
+            text.contains("rocketgate_config_info{hash=\"bbbb\"} 1"),
+            "{text}"
+        );
+        assert!(!text.contains("aaaa"), "{text}");
+        assert!(text.contains("rocketgate_config_reloads_total{result=\"applied\"} 1"));
     }
 }

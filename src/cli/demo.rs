@@ -128,7 +128,7 @@ pub async fn demo(
     println!();
     println!("  Press Ctrl-C to stop.");
     println!();
-    run_proxy(config, proxy).await
+    run_proxy(config, proxy, None).await
 }
 
 #[cfg(test)]

@@ -147,9 +147,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             let overrides = demo::demo_overrides(upstream.as_ref(), redis_url.as_deref());
             demo::demo(listen, token_lifetime, sign_in_page, overrides).await
         }
-        None => match load(cli.config, &env) {
-            Ok(config) => match TcpListener::bind(config.listen).await {
-                Ok(listener) => proxy::run_proxy(config, listener).await,
+        None => match load_reloadable(cli.config, env) {
+            Ok((config, source)) => match TcpListener::bind(config.listen).await {
+                Ok(listener) => proxy::run_proxy(config, listener, Some(source)).await,
                 Err(e) => {
                     eprintln!("listen: cannot bind {}: {e}", config.listen);
                     ExitCode::FAILURE
@@ -164,6 +164,38 @@ pub async fn run(cli: Cli) -> ExitCode {
 pub fn generate_secret() -> String {
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The configuration to serve with, and what a reload needs to compare a changed file with.
+fn load_reloadable(
+    path: Option<PathBuf>,
+    env: HashMap<String, String>,
+) -> Result<(Config, proxy::Reloadable), ExitCode> {
+    let Some(path) = path else {
+        eprintln!("no configuration: pass --config FILE or set ROCKETGATE_CONFIG");
+        return Err(ExitCode::from(2));
+    };
+    let refused = |e: config::ConfigError| {
+        eprintln!("invalid configuration in {}:", path.display());
+        for problem in e.problems() {
+            eprintln!("  {problem}");
+        }
+        ExitCode::FAILURE
+    };
+    // The bytes are hashed and parsed once, so the hash names exactly what is served.
+    let bytes = std::fs::read(&path).map_err(|e| {
+        eprintln!("cannot read configuration {}: {e}", path.display());
+        ExitCode::FAILURE
+    })?;
+    let raw = config::load_raw_from_str(&String::from_utf8_lossy(&bytes), &env).map_err(refused)?;
+    let config = config::from_raw(raw.clone()).map_err(refused)?;
+    let source = proxy::Reloadable {
+        hash: rocketgate::reload::content_hash(&bytes),
+        path,
+        env,
+        raw,
+    };
+    Ok((config, source))
 }
 
 fn load(path: Option<PathBuf>, env: &HashMap<String, String>) -> Result<Config, ExitCode> {

@@ -2,13 +2,33 @@
 
 use std::process::ExitCode;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
 use rocketgate::app::App;
 use rocketgate::config::Config;
+use rocketgate::config::raw::RawConfig;
+use rocketgate::live::Live;
+use rocketgate::reload::{self, Reloader};
 use rocketgate::server;
 use tokio::net::TcpListener;
 
-/// Logs the effective configuration (never a secret) and serves until SIGTERM/SIGINT.
-pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
+/// Where the configuration came from, for reloads: the file, the environment over it, and
+/// what was read from them.
+pub struct Reloadable {
+    pub path: PathBuf,
+    pub env: HashMap<String, String>,
+    pub raw: RawConfig,
+    pub hash: String,
+}
+
+/// Logs the effective configuration (never a secret) and serves until SIGTERM/SIGINT,
+/// reloading from `source` on SIGHUP and when the file changes.
+pub async fn run_proxy(
+    config: Config,
+    listener: TcpListener,
+    source: Option<Reloadable>,
+) -> ExitCode {
     let _log_guard = rocketgate::logging::init(config.log_format);
     tracing::info!(
         listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
@@ -54,10 +74,26 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(addr) = app.config.metrics_listen {
+    let interval = app.config.config_reload_interval;
+    let metrics_listen = app.config.metrics_listen;
+    let live = Live::new(app);
+    match source {
+        Some(source) => {
+            Reloader::new(
+                source.path,
+                source.env,
+                live.clone(),
+                source.raw,
+                source.hash,
+            )
+            .spawn_watch(interval);
+        }
+        None => reload::spawn_ignore_hangups(),
+    }
+    if let Some(addr) = metrics_listen {
         match TcpListener::bind(addr).await {
             Ok(metrics) => {
-                tokio::spawn(server::serve_metrics(app.clone(), metrics));
+                tokio::spawn(server::serve_metrics(live.clone(), metrics));
             }
             Err(e) => {
                 eprintln!("metrics_listen: cannot bind {addr}: {e}");
@@ -66,8 +102,8 @@ pub async fn run_proxy(config: Config, listener: TcpListener) -> ExitCode {
         }
     }
     match tls {
-        Some(tls) => server::serve_tls(app, listener, tls, server::shutdown_signal()).await,
-        None => server::serve(app, listener, server::shutdown_signal()).await,
+        Some(tls) => server::serve_tls(live, listener, tls, server::shutdown_signal()).await,
+        None => server::serve(live, listener, server::shutdown_signal()).await,
     }
     tracing::info!("rocketgate stopped");
     ExitCode::SUCCESS

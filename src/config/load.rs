@@ -44,16 +44,37 @@ fn top_level_keys() -> Vec<String> {
 
 /// Loads and validates the file at `path`, with `env` overriding it.
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-    let file = File::from(path).format(FileFormat::Toml).required(true);
-    build(file, env)
+    validate(load_raw(path, env)?)
+}
+
+/// The file at `path` with `env` over it, not yet validated: what a reload compares with the
+/// settings in effect before it validates.
+pub fn load_raw(path: &Path, env: &HashMap<String, String>) -> Result<RawConfig, ConfigError> {
+    read(
+        File::from(path).format(FileFormat::Toml).required(true),
+        env,
+    )
+}
+
+/// Like [`load_raw`], from TOML text already read (a reload parses exactly the bytes it hashed).
+pub fn load_raw_from_str(
+    toml: &str,
+    env: &HashMap<String, String>,
+) -> Result<RawConfig, ConfigError> {
+    read(File::from_str(toml, FileFormat::Toml), env)
 }
 
 /// Loads and validates TOML text, with `env` overriding it (the demo and tests use this).
 pub fn load_from_str(toml: &str, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-    build(File::from_str(toml, FileFormat::Toml), env)
+    validate(read(File::from_str(toml, FileFormat::Toml), env)?)
 }
 
-fn build<S>(source: S, env: &HashMap<String, String>) -> Result<Config, ConfigError>
+/// Validates settings already read (see [`load_raw`]).
+pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
+    validate(raw)
+}
+
+fn read<S>(source: S, env: &HashMap<String, String>) -> Result<RawConfig, ConfigError>
 where
     S: config::Source + Send + Sync + 'static,
 {
@@ -105,5 +126,5 @@ where
         raw.provider.client_secret = Some(secret.clone());
         raw.provider.client_secret_file = None;
     }
-    validate(raw)
+    Ok(raw)
 }

@@ -13,6 +13,7 @@ mod pages;
 mod problems;
 mod provider;
 pub mod raw;
+pub mod reload;
 mod routes;
 mod server;
 mod session;
@@ -38,7 +39,7 @@ pub use crate::logging::LogFormat;
 pub use crate::oauth::{ClaimPointers, ProviderSettings};
 pub use crate::secret::Secret;
 pub use crate::session::redis::{RedisSettings, RedisTarget};
-pub use load::{load, load_from_str};
+pub use load::{from_raw, load, load_from_str, load_raw, load_raw_from_str};
 pub use provider::{DEFAULT_AUTHORIZE_URL, DEFAULT_PROFILE_URL, DEFAULT_TOKEN_URL};
 pub use routes::DEFAULT_ROUTE_NAME;
 

@@ -134,6 +134,7 @@ enum Via {
 
 /// One upstream URL and the pooled clients that reach it (shared by every upstream built
 /// from the same one with [`Upstream::to`], so many routes share one set of pools).
+#[derive(Clone)]
 pub struct Upstream {
     protocol: Protocol,
     authority: Authority,

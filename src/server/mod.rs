@@ -21,32 +21,36 @@ use http::StatusCode;
 use crate::app::App;
 pub use crate::context::ConnInfo;
 use crate::endpoints::health;
+use crate::live::Live;
 use crate::pipeline;
 use crate::tls::ServerTls;
 use timeouts::{Activity, TimedIo};
 
 /// Serves `listener` (plain HTTP/1.1 and h2c) until `shutdown` resolves, then drains as
-/// configured and returns.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-    serve_with(app, listener, None, shutdown).await;
+/// configured and returns. Each request is served with the state `live` holds when it
+/// arrives; listener settings (limits, timeouts) are the ones it held at the start.
+pub async fn serve(live: Arc<Live>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    serve_with(live, listener, None, shutdown).await;
 }
 
 /// Like [`serve`], but every connection is TLS first (`[tls]`), with HTTP/1.1 or h2 inside.
 pub async fn serve_tls(
-    app: Arc<App>,
+    live: Arc<Live>,
     listener: TcpListener,
     tls: ServerTls,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_with(app, listener, Some(tls), shutdown).await;
+    serve_with(live, listener, Some(tls), shutdown).await;
 }
 
 async fn serve_with(
-    app: Arc<App>,
+    live: Arc<Live>,
     listener: TcpListener,
     tls: Option<ServerTls>,
     shutdown: impl Future<Output = ()>,
 ) {
+    // Restart-only settings: the same in every state a reload can install.
+    let app = live.app();
     let limits = app.config.limits;
     let builder = Arc::new(builder(&app));
     // Over TLS, ALPN has already said which protocol the client speaks: the connection is
@@ -89,7 +93,7 @@ async fn serve_with(
         // Taken here, not in the task, so a shutdown that starts during a TLS handshake
         // still reaches the connection once it is being served.
         let watcher = graceful.watcher();
-        let app = app.clone();
+        let live = live.clone();
         let builder = builder.clone();
         let h2_only = h2_only.clone();
         let slot = Slot {
@@ -101,7 +105,7 @@ async fn serve_with(
         // room for a TLS stream and its handshake: a task is as large as its largest state.
         match tls.as_ref().map(ServerTls::acceptor) {
             None => tokio::spawn(async move {
-                serve_connection(&builder, app, stream, conn, watcher, Speaks::Either).await;
+                serve_connection(&builder, live, stream, conn, watcher, Speaks::Either).await;
                 drop(slot);
             }),
             Some(acceptor) => tokio::spawn(async move {
@@ -111,10 +115,11 @@ async fn serve_with(
                     .await
                 {
                     Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
-                        serve_connection(&h2_only, app, stream, conn, watcher, Speaks::H2).await
+                        serve_connection(&h2_only, live, stream, conn, watcher, Speaks::H2).await
                     }
                     Ok(Ok(stream)) => {
-                        serve_connection(&builder, app, stream, conn, watcher, Speaks::Either).await
+                        serve_connection(&builder, live, stream, conn, watcher, Speaks::Either)
+                            .await
                     }
                     // Scanners, plain HTTP sent to the TLS port, clients that distrust our
                     // certificate: the client's problem, not ours; debug only.
@@ -182,7 +187,7 @@ enum Speaks {
 /// Serves one established connection (plain or TLS) until it ends.
 async fn serve_connection<I>(
     builder: &auto::Builder<TokioExecutor>,
-    app: Arc<App>,
+    live: Arc<Live>,
     io: I,
     conn: ConnInfo,
     watcher: Watcher,
@@ -190,7 +195,7 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let limits = app.config.limits;
+    let limits = live.app().config.limits;
     let activity = Activity::new();
     let io = TokioIo::new(TimedIo::new(
         io,
@@ -199,7 +204,7 @@ async fn serve_connection<I>(
         limits.header_read_timeout,
     ));
     let service = service_fn(move |req| {
-        let app = app.clone();
+        let app = live.app();
         let activity = activity.clone();
         async move {
             let guard = activity.request_started();
@@ -245,20 +250,22 @@ where
         peer,
         proto: "http",
     };
-    serve_connection(&builder, app, io, conn, graceful.watcher(), Speaks::Either).await;
+    let live = Live::new(app);
+    serve_connection(&builder, live, io, conn, graceful.watcher(), Speaks::Either).await;
 }
 
 /// Serves `/metrics` (and `/ping`) alone on `listener`, for `metrics_listen`: scrapers then
 /// need no route through the proxy and the app keeps its own `/metrics`.
-pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
+pub async fn serve_metrics(live: Arc<Live>, listener: TcpListener) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             continue;
         };
-        let app = app.clone();
+        let live = live.clone();
         tokio::spawn(async move {
             let service = service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                let app = live.app();
                 let response = match req.uri().path() {
                     "/metrics" => health::metrics(&app),
                     "/ping" => http::Response::new(crate::body::full("OK")),

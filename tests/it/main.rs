@@ -28,6 +28,7 @@ mod proxy;
 mod redirects;
 mod redis;
 mod refresh;
+mod reload;
 mod routing;
 mod session_cookies;
 mod shutdown;

@@ -109,7 +109,10 @@ async fn metrics_listen_moves_metrics_off_the_main_listener() {
     // The in-process stack does not bind metrics_listen (the CLI does); serve it like the CLI.
     let app = stack.app.clone();
     let listener = tokio::net::TcpListener::bind(metrics_addr).await.unwrap();
-    tokio::spawn(rocketgate::server::serve_metrics(app, listener));
+    tokio::spawn(rocketgate::server::serve_metrics(
+        rocketgate::live::Live::new(app),
+        listener,
+    ));
     stack.client().get(stack.url("/ping")).send().await.unwrap();
     let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
         .await

@@ -165,8 +165,17 @@ impl Stack {
             let _ = rx.await;
         };
         let served = match server_tls {
-            Some(t) => tokio::spawn(server::serve_tls(app.clone(), proxy_listener, t, stopped)),
-            None => tokio::spawn(server::serve(app.clone(), proxy_listener, stopped)),
+            Some(t) => tokio::spawn(server::serve_tls(
+                rocketgate::live::Live::new(app.clone()),
+                proxy_listener,
+                t,
+                stopped,
+            )),
+            None => tokio::spawn(server::serve(
+                rocketgate::live::Live::new(app.clone()),
+                proxy_listener,
+                stopped,
+            )),
         };
         Stack {
             proxy,
