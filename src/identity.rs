@@ -46,7 +46,7 @@ pub enum ClaimHeaderError {
 #[derive(Debug, Clone)]
 pub struct ClaimHeader {
     pub upstream: HeaderName,
-    /// `X-Auth-Request-` + the name without its `X-Forwarded-` (or `X-`) prefix.
+    /// `X-Auth-Request-` + the name without its `X-Forwarded-`, `X-Auth-Request-` or `X-` prefix.
     pub auth: HeaderName,
     pub pointer: String,
 }
@@ -73,6 +73,7 @@ impl ClaimHeaders {
             }
             let bare = lower
                 .strip_prefix("x-forwarded-")
+                .or_else(|| lower.strip_prefix("x-auth-request-"))
                 .or_else(|| lower.strip_prefix("x-"))
                 .unwrap_or(&lower);
             let auth = HeaderName::from_bytes(format!("x-auth-request-{bare}").as_bytes())
@@ -323,6 +324,7 @@ mod tests {
         let ok = ClaimHeaders::new([
             ("X-Forwarded-Name".to_owned(), "/data/name".to_owned()),
             ("X-Team".to_owned(), "/team".to_owned()),
+            ("X-Auth-Request-Desk".to_owned(), "/desk".to_owned()),
         ])
         .unwrap();
         let names: Vec<(&str, &str)> = ok
@@ -333,7 +335,8 @@ mod tests {
             names,
             [
                 ("x-forwarded-name", "x-auth-request-name"),
-                ("x-team", "x-auth-request-team")
+                ("x-team", "x-auth-request-team"),
+                ("x-auth-request-desk", "x-auth-request-desk")
             ]
         );
         for (name, pointer) in [

@@ -86,7 +86,8 @@ impl Groups {
         self.0.iter().map(|g| g.name.as_str())
     }
 
-    /// The member's groups: the named groups they match, in `[groups]` order, then the
+    /// The member's groups: the named groups they match, by name (a TOML table has no order
+    /// worth keeping), then the
     /// reported ones not already listed.
     pub fn of(&self, member: &Member<'_>) -> Vec<String> {
         let mut out: Vec<String> = self

@@ -47,8 +47,16 @@ fn decide(config: &Config, asking: &Asking) -> Result<(Vec<String>, bool), Strin
         (Some(host), None) => host.to_owned(),
         (None, _) => return Err("--url: needs a host".into()),
     };
+    // The path as the client would send it: `Url` resolves `..` and `.`, which the proxy
+    // refuses instead.
+    let raw_path = asking
+        .url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..]))
+        .and_then(|path| path.split(['?', '#']).next())
+        .unwrap_or("/");
     let path =
-        RequestPath::parse(url.path()).map_err(|e| format!("refused before routing (400): {e}"))?;
+        RequestPath::parse(raw_path).map_err(|e| format!("refused before routing (400): {e}"))?;
     let host = request_host(&authority);
     let Some(route) = config.routes.pick(host.as_deref(), path.as_str()) else {
         return Err(format!(
@@ -62,9 +70,9 @@ fn decide(config: &Config, asking: &Asking) -> Result<(Vec<String>, bool), Strin
         route.name, route.host, route.path
     )];
     let forwarded_path = if route.strip_prefix {
-        route.path.strip(url.path())
+        route.path.strip(raw_path)
     } else {
-        url.path().to_owned()
+        raw_path.to_owned()
     };
     let mut target = route.target.clone();
     let base = target.path().trim_end_matches('/').to_owned();
@@ -79,7 +87,7 @@ fn decide(config: &Config, asking: &Asking) -> Result<(Vec<String>, bool), Strin
         } else {
             format!(
                 "{} (the upstream's)",
-                route.target.host_str().unwrap_or("-")
+                &route.target[url::Position::BeforeHost..url::Position::AfterPort]
             )
         }
     ));
@@ -224,10 +232,16 @@ domain = "example.com"
         )
         .unwrap();
         assert_eq!(lines[2], "final URL: http://127.0.0.1:3001/v1/q");
-        assert_eq!(lines[3], "Host:      127.0.0.1 (the upstream's)");
+        assert_eq!(lines[3], "Host:      127.0.0.1:3001 (the upstream's)");
         let (lines, allowed) = decide(&c, &asking("http://any.org/docs/x", None, None)).unwrap();
         assert!(allowed);
         assert!(lines.last().unwrap().contains("public route"));
         assert!(decide(&c, &asking("http://a.org/x%2Fy", None, None)).is_err());
+        // The proxy refuses dot segments; `explain` must not resolve them first.
+        let refused = decide(
+            &c,
+            &asking("https://grafana.example.com/docs/../d", None, None),
+        );
+        assert!(refused.unwrap_err().contains("400"));
     }
 }

@@ -50,7 +50,7 @@ pub async fn auth(
         });
         return Err(RequestError::Forbidden);
     };
-    // A public route's check with narrowing lists applies those lists alone.
+    // A public route adds no rule of its own: the baseline and any narrowing lists apply.
     let route = (!route.public).then_some(route);
     let groups = gate::authorize(app, cx, &user, route, narrower.as_ref())?;
     let mut response = Response::new(body::empty());

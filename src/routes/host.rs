@@ -50,12 +50,13 @@ impl HostMatch {
         }
     }
 
-    /// 2 for an exact name, 1 for a wildcard, 0 for any host.
-    pub fn rank(&self) -> u8 {
+    /// How specific the match is: an exact name, then a wildcard (the longer its domain, the
+    /// more specific: `*.apps.example.com` beats `*.example.com`), then any host.
+    pub fn rank(&self) -> (u8, usize) {
         match self {
-            HostMatch::Any => 0,
-            HostMatch::Wildcard(_) => 1,
-            HostMatch::Exact(_) => 2,
+            HostMatch::Any => (0, 0),
+            HostMatch::Wildcard(suffix) => (1, suffix.len()),
+            HostMatch::Exact(_) => (2, 0),
         }
     }
 
@@ -151,6 +152,14 @@ mod tests {
         assert!(exact.matches(Some("a.example.com")));
         assert!(!exact.matches(Some("b.a.example.com")));
         assert!(HostMatch::Any.matches(None));
+    }
+
+    #[test]
+    fn exact_beats_a_narrower_wildcard_beats_a_wider_one_beats_any() {
+        let rank = |h: Option<&str>| HostMatch::parse(h).unwrap().rank();
+        assert!(rank(Some("a.apps.example.com")) > rank(Some("*.apps.example.com")));
+        assert!(rank(Some("*.apps.example.com")) > rank(Some("*.example.com")));
+        assert!(rank(Some("*.example.com")) > rank(None));
     }
 
     #[test]

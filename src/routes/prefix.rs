@@ -8,7 +8,7 @@ pub enum PrefixError {
     #[error("`{0}` must start with `/`")]
     NotAbsolute(String),
     #[error(
-        "`{0}` must be a plain decoded path: no `%`, `?`, `#`, `\\`, empty, `.` or `..` segments"
+        "`{0}` must be a plain decoded path: no `%`, `?`, `#`, `;`, `\\`, empty, `.` or `..` segments"
     )]
     NotPlain(String),
 }
@@ -28,7 +28,7 @@ impl PathPrefix {
             !segment.is_empty()
                 && segment != "."
                 && segment != ".."
-                && !segment.contains(['%', '?', '#', '\\'])
+                && !segment.contains(['%', '?', '#', '\\', ';'])
                 && !segment.chars().any(char::is_control)
         });
         if !plain {
@@ -45,13 +45,17 @@ impl PathPrefix {
         &self.0
     }
 
-    /// Whether the decoded request path is under this prefix.
+    /// Whether the decoded request path is under this prefix, segment by segment, the way
+    /// the most lenient upstream would read it: empty segments (`//admin`) and `;parameters`
+    /// (`/admin;x`, which servlet containers drop) do not count, so neither can take a
+    /// request past a route to a wider one.
     pub fn matches(&self, path: &str) -> bool {
-        let prefix = self.0.as_str();
-        prefix == "/"
-            || path
-                .strip_prefix(prefix)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        let mut segments = canonical_segments(path);
+        self.0
+            .split('/')
+            .skip(1)
+            .filter(|s| !s.is_empty())
+            .all(|want| segments.next() == Some(want))
     }
 
     /// How many bytes the prefix has: the longer, the more specific.
@@ -67,11 +71,19 @@ impl PathPrefix {
     /// many raw segments as the prefix has: the request path refused encoded slashes before
     /// matching, so its raw and decoded segments line up one to one.
     pub fn strip(&self, raw_path: &str) -> String {
-        let segments = self.0.split('/').skip(1).filter(|s| !s.is_empty()).count();
+        let mut left = self.0.split('/').skip(1).filter(|s| !s.is_empty()).count();
         let mut rest = raw_path;
-        for _ in 0..segments {
+        // Segments that `matches` skipped (empty, or `;parameters` alone) are dropped too.
+        while left > 0 && !rest.is_empty() {
             let after_slash = rest.strip_prefix('/').unwrap_or(rest);
-            rest = after_slash.find('/').map_or("", |i| &after_slash[i..]);
+            let (segment, tail) = match after_slash.find('/') {
+                Some(i) => (&after_slash[..i], &after_slash[i..]),
+                None => (after_slash, ""),
+            };
+            if !raw_segment_is_empty(segment) {
+                left -= 1;
+            }
+            rest = tail;
         }
         if rest.is_empty() {
             "/".to_owned()
@@ -79,6 +91,26 @@ impl PathPrefix {
             rest.to_owned()
         }
     }
+}
+
+/// A decoded path's segments as matching sees them: each cut at its first `;`, empty ones
+/// left out.
+fn canonical_segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .map(|segment| segment.split(';').next().unwrap_or(segment))
+        .filter(|segment| !segment.is_empty())
+}
+
+/// Whether a raw segment is one [`canonical_segments`] leaves out once decoded: nothing
+/// before its first `;` (raw or `%3B`).
+fn raw_segment_is_empty(raw: &str) -> bool {
+    let lower = raw.to_ascii_lowercase();
+    let cut = [lower.find(';'), lower.find("%3b")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(lower.len());
+    cut == 0
 }
 
 impl std::fmt::Display for PathPrefix {
@@ -130,5 +162,24 @@ mod tests {
         assert_eq!(api.strip("/api/v1/"), "/");
         assert_eq!(api.strip("/ap%69/v1/a%20b/c"), "/a%20b/c");
         assert_eq!(prefix("/").strip("/x/y"), "/x/y");
+    }
+
+    #[test]
+    fn empty_segments_and_parameters_cannot_hide_a_request_from_its_route() {
+        let api = prefix("/api/v1");
+        for under in ["//api/v1/x", "/api;a=1/v1", "/;x/api//v1;y/z", "/api/;z/v1"] {
+            assert!(api.matches(under), "{under}");
+        }
+        for not in ["/apix/v1", "/api/v1x", "/api;/v2", "/v1/api"] {
+            assert!(!api.matches(not), "{not}");
+        }
+        assert_eq!(api.strip("//api/v1/x"), "/x");
+        assert_eq!(api.strip("/api;a/v1;b/x"), "/x");
+        assert_eq!(api.strip("/api/%3Bz/v1/x"), "/x");
+        assert_eq!(api.strip("/;x/api/v1"), "/");
+        assert!(matches!(
+            PathPrefix::parse(Some("/a;b")),
+            Err(PrefixError::NotPlain(_))
+        ));
     }
 }

@@ -29,6 +29,7 @@ mod redirects;
 mod redis;
 mod refresh;
 mod reload;
+mod route_policy;
 mod routing;
 mod session_cookies;
 mod shutdown;
