@@ -48,12 +48,17 @@ pub enum Command {
         #[arg(long)]
         sign_in_page: bool,
         /// Proxy to this app (e.g. "http://127.0.0.1:8080") instead of the built-in demo app.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", conflicts_with = "routes_example")]
         upstream: Option<url::Url>,
         /// Keep sessions in Redis (`session.store = "redis"`) at this URL, e.g.
         /// "redis://127.0.0.1:6379/0", instead of in the cookie.
         #[arg(long, value_name = "URL")]
         redis_url: Option<String>,
+        /// Two demo apps behind the one address, with path routes, a group rule and a claim
+        /// header (`[[routes]]`, `[groups]`, `[provider.claims]`, `[headers.claims]`);
+        /// prints what to try and the routes it uses.
+        #[arg(long)]
+        routes_example: bool,
     },
     /// Validate the configuration and exit 0, or print every problem and exit 1.
     CheckConfig,
@@ -143,9 +148,17 @@ pub async fn run(cli: Cli) -> ExitCode {
             sign_in_page,
             upstream,
             redis_url,
+            routes_example,
         }) => {
             let overrides = demo::demo_overrides(upstream.as_ref(), redis_url.as_deref());
-            demo::demo(listen, token_lifetime, sign_in_page, overrides).await
+            demo::demo(
+                listen,
+                token_lifetime,
+                sign_in_page,
+                routes_example,
+                overrides,
+            )
+            .await
         }
         None => match load_reloadable(cli.config, env) {
             Ok((config, source)) => match TcpListener::bind(config.listen).await {

@@ -19,11 +19,30 @@ pub fn proxy_config(
     provider: SocketAddr,
     client_secret: &str,
 ) -> String {
+    config(public, Some(upstream), provider, client_secret)
+}
+
+/// [`proxy_config`] without a top-level `upstream`: for a configuration whose `[[routes]]`
+/// (appended by the caller) name the upstreams.
+pub fn proxy_config_without_upstream(
+    public: SocketAddr,
+    provider: SocketAddr,
+    client_secret: &str,
+) -> String {
+    config(public, None, provider, client_secret)
+}
+
+fn config(
+    public: SocketAddr,
+    upstream: Option<SocketAddr>,
+    provider: SocketAddr,
+    client_secret: &str,
+) -> String {
+    let upstream = upstream.map_or_else(String::new, |u| format!("upstream = \"http://{u}\"\n"));
     format!(
         r#"
 listen = "{public}"
-upstream = "http://{upstream}"
-public_url = "http://{public}"
+{upstream}public_url = "http://{public}"
 
 [provider]
 client_id = "demo-client"

@@ -12,7 +12,7 @@ pub mod provider;
 pub mod upstream;
 
 pub use body::{Body, empty, full};
-pub use config::{proxy_config, random_secret};
+pub use config::{proxy_config, proxy_config_without_upstream, random_secret};
 pub use provider::{DemoUser, Fault, FaultEndpoint, StandIn, StandInOptions, Stats};
 pub use upstream::{Upstream, handle_upstream, spawn_upstream};
 

@@ -49,6 +49,15 @@ pub(super) fn signed_in(req: &Request<Incoming>) -> Response<Body> {
             ),
         );
     }
+    // Only with groups (`rocketgate demo --routes-example`): a row saying "(not sent)"
+    // would suggest something is missing from a plain demo.
+    if let Some(groups) = header("x-forwarded-groups") {
+        let _ = writeln!(
+            body,
+            "<tr><th scope=\"row\"><code>x-forwarded-groups</code></th><td>{}</td></tr>",
+            escape(&groups),
+        );
+    }
     body.push_str("</table>\n");
     let target = req
         .uri()

@@ -283,12 +283,14 @@ async fn html_page_shows_identity_and_escapes_headers() {
     assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!page.contains("<script>"));
     assert!(page.contains("/dash?q=%3Cb%3E") || page.contains("/dash?q=&lt;b&gt;"));
+    assert!(!page.contains("<code>x-forwarded-groups</code></th><td>"));
 
     let page = h
         .client
         .get(h.url("/"))
         .header("accept", "text/html")
         .header("x-forwarded-user", "<i>1002</i>")
+        .header("x-forwarded-groups", "navy,ops")
         .send()
         .await
         .unwrap()
@@ -296,6 +298,7 @@ async fn html_page_shows_identity_and_escapes_headers() {
         .await
         .unwrap();
     assert!(page.contains("Signed in as &lt;i&gt;1002&lt;/i&gt;"));
+    assert!(page.contains("<code>x-forwarded-groups</code></th><td>navy,ops</td>"));
 }
 
 #[tokio::test]
