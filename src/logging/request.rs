@@ -75,31 +75,19 @@ pub fn log_request(line: &RequestLine<'_>) {
 /// embedder's subscriber, a terminal with colours), and the shape `format_line` copies.
 fn emit_event(line: &RequestLine<'_>) {
     let route = line.route.unwrap_or("-");
-    match line.denied {
-        None => tracing::info!(
-            target: "rocketgate::request",
-            method = %line.method,
-            path = %line.path,
-            status = line.status,
-            latency_ms = line.latency_ms(),
-            client = %line.client,
-            user = %line.user(),
-            request_id = %line.request_id,
-            route = %route,
-        ),
-        Some(denied) => tracing::info!(
-            target: "rocketgate::request",
-            method = %line.method,
-            path = %line.path,
-            status = line.status,
-            latency_ms = line.latency_ms(),
-            client = %line.client,
-            user = %line.user(),
-            request_id = %line.request_id,
-            route = %route,
-            denied = %denied,
-        ),
-    }
+    // `None` fields are left out of the event, so `denied=` appears on refusals only.
+    tracing::info!(
+        target: "rocketgate::request",
+        method = %line.method,
+        path = %line.path,
+        status = line.status,
+        latency_ms = line.latency_ms(),
+        client = %line.client,
+        user = %line.user(),
+        request_id = %line.request_id,
+        route = %route,
+        denied = line.denied.map(tracing::field::display),
+    );
 }
 
 thread_local! {
