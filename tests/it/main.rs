@@ -21,6 +21,7 @@ mod log_secrets;
 mod login;
 mod many_apps;
 mod nginx;
+mod nginx_routes;
 mod observability;
 mod pages;
 mod properties;

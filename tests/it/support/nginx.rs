@@ -88,6 +88,19 @@ impl Nginx {
     /// the `server {}` that listens on `addr`, and waits until it answers. Temp paths and the
     /// access log stay inside a fresh prefix directory.
     pub async fn start(addr: SocketAddr, http: &str, server: &str) -> Result<Nginx, StartError> {
+        Nginx::start_hosts(addr, http, server, &[]).await
+    }
+
+    /// [`Nginx::start`] with name-based virtual hosts: each `(server_name, body)` of `hosts`
+    /// becomes a `server {}` of its own on the same `addr`, after the one `start` writes. That
+    /// first one stays nginx's default server: it answers a `Host` no `server_name` matches,
+    /// the readiness probe's included.
+    pub async fn start_hosts(
+        addr: SocketAddr,
+        http: &str,
+        server: &str,
+        hosts: &[(&str, &str)],
+    ) -> Result<Nginx, StartError> {
         static STARTS: AtomicU64 = AtomicU64::new(0);
         let dir = TempDir::new("nginx");
         let prefix = dir.path();
@@ -124,9 +137,17 @@ http {{
 
 {server}
     }}
-}}
+{hosts}}}
 "#,
             prefix = prefix.display(),
+            hosts = hosts
+                .iter()
+                .map(|(name, body)| {
+                    format!(
+                        "\n    server {{\n        listen {addr};\n        server_name {name};\n{body}\n    }}\n"
+                    )
+                })
+                .collect::<String>(),
         );
         let conf_path = prefix.join("nginx.conf");
         std::fs::write(&conf_path, conf).expect("write nginx.conf");
