@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::body::{self, Body};
 use crate::context::{Context, Format};
 use crate::error::RequestError;
+use crate::forwarded::Origin;
 use crate::gate::{self, Credentials};
 use crate::identity::{self, Audience};
 use crate::proxy::Upstream;
@@ -78,27 +79,45 @@ fn route<'a>(app: &'a App, cx: &mut Context) -> Result<Option<&'a Route<Upstream
         cx.route = route.map(|r| r.name.clone());
         return Ok(route);
     }
-    let origin = &cx.origin;
+    match reported_route(app, &cx.origin) {
+        Some(route) => {
+            cx.route = route.map(|r| r.name.clone());
+            Ok(route)
+        }
+        None => Err(unroutable(cx)),
+    }
+}
+
+/// The route for the reported host and path; `None` when the report names no path a route
+/// could be chosen for, `Some(None)` when no route serves it.
+fn reported_route<'a>(app: &'a App, origin: &Origin) -> Option<Option<&'a Route<Upstream>>> {
     let reported = origin.original_uri.as_deref().unwrap_or("/");
     let (url_host, raw_path) = if reported.starts_with('/') {
         (None, reported)
     } else {
-        match reported.split_once("://").map(|(_, rest)| rest) {
-            Some(rest) => match rest.find('/') {
-                Some(at) => (Some(&rest[..at]), &rest[at..]),
-                None => (Some(rest), "/"),
-            },
-            None => return Err(RequestError::Malformed("X-Original-URL")),
+        let rest = reported.split_once("://")?.1;
+        match rest.find('/') {
+            Some(at) => (Some(&rest[..at]), &rest[at..]),
+            None => (Some(rest), "/"),
         }
     };
     let raw_path = raw_path.split(['?', '#']).next().unwrap_or("/");
-    let path = RequestPath::parse(raw_path)?;
+    let path = RequestPath::parse(raw_path).ok()?;
     let host = url_host
         .or_else(|| origin.host.as_ref().and_then(|h| h.to_str().ok()))
         .and_then(request_host);
-    let route = app.routes.pick(host.as_deref(), path.as_str());
-    cx.route = route.map(|r| r.name.clone());
-    Ok(route)
+    Some(app.routes.pick(host.as_deref(), path.as_str()))
+}
+
+/// A reported URL no route can be chosen for (dot segments, an encoded `/`, no scheme) is
+/// refused with 403, not 400: nginx's `auth_request` turns any answer but 2xx, 401 and 403
+/// into a 500, which would blame the server for the client's request.
+fn unroutable(cx: &mut Context) -> RequestError {
+    cx.denied = Some(Denied {
+        scope: "routes".into(),
+        rule: "unroutable_path",
+    });
+    RequestError::Forbidden
 }
 
 /// `allowed_groups`, `allowed_emails`, `allowed_email_domains` in the check's query

@@ -341,4 +341,22 @@ async fn forward_auth_picks_the_route_from_the_front_proxy_and_the_query_only_na
         .await
         .unwrap();
     assert_eq!(original.status(), 403);
+    // A reported path no route can be chosen for is refused with 403, signed in or not:
+    // nginx would turn a 400 from its auth subrequest into a 500.
+    for uri in ["/docs/../api/x", "/api%2Fx", "/a\\b"] {
+        assert_eq!(
+            check("grafana.example.test", uri, "").await.status(),
+            403,
+            "{uri}"
+        );
+        let anonymous = stack
+            .client()
+            .get(stack.url("/oauth2/auth"))
+            .header("X-Forwarded-Host", "grafana.example.test")
+            .header("X-Forwarded-Uri", uri)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anonymous.status(), 403, "{uri}");
+    }
 }
