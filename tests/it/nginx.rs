@@ -52,12 +52,22 @@ const NGINX_SERVER: &str = r#"
         # The protected app.
         location / {
             auth_request /oauth2/auth;
-            auth_request_set $user  $upstream_http_x_auth_request_user;
-            auth_request_set $email $upstream_http_x_auth_request_email;
+            auth_request_set $user     $upstream_http_x_auth_request_user;
+            auth_request_set $email    $upstream_http_x_auth_request_email;
+            auth_request_set $username $upstream_http_x_auth_request_preferred_username;
+            auth_request_set $groups   $upstream_http_x_auth_request_groups;
             auth_request_set $auth_cookie $upstream_http_set_cookie;
             add_header Set-Cookie $auth_cookie;
-            proxy_set_header X-User  $user;
-            proxy_set_header X-Email $email;
+            # The identity the app reads, from the check alone: each line replaces the client's
+            # own header of that name, and an empty value sends none.
+            proxy_set_header X-Forwarded-User $user;
+            proxy_set_header X-Forwarded-Email $email;
+            proxy_set_header X-Forwarded-Preferred-Username $username;
+            proxy_set_header X-Forwarded-Groups $groups;
+            proxy_set_header X-Auth-Request-User "";
+            proxy_set_header X-Auth-Request-Email "";
+            proxy_set_header X-Auth-Request-Preferred-Username "";
+            proxy_set_header X-Auth-Request-Groups "";
             error_page 401 = @login;
             proxy_pass http://echo_upstream;
         }
@@ -188,9 +198,43 @@ async fn a_browser_signs_in_through_nginx_and_lands_on_the_exact_deep_link() {
 
     let seen = echo(&browser, &gw.url(DEEP_LINK)).await;
     assert_eq!(seen.uri, DEEP_LINK);
-    assert_eq!(seen.header("x-user"), Some("1001"));
-    assert_eq!(seen.header("x-email"), Some("ada@example.com"));
+    assert_eq!(seen.header("x-forwarded-user"), Some("1001"));
+    assert_eq!(seen.header("x-forwarded-email"), Some("ada@example.com"));
     assert_eq!(gw.stack.standin.stats().authorization_code_grants, 1);
+
+    // A signed-in client's own identity headers, in any spelling, never reach the app.
+    let spoofed = browser
+        .client
+        .get(gw.url("/spoof"))
+        .header(ACCEPT, "application/json")
+        .header("X-Forwarded-User", "root")
+        .header("x-forwarded-email", "root@evil.example")
+        .header("X-FORWARDED-PREFERRED-USERNAME", "root")
+        .header("X-Forwarded-Groups", "admins")
+        .header("X-Auth-Request-User", "root")
+        .header("x-auth-request-email", "root@evil.example")
+        .header("X_Forwarded_User", "root")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spoofed.status(), 200);
+    let seen: Echo = spoofed.json().await.unwrap();
+    assert_eq!(seen.header("x-forwarded-user"), Some("1001"));
+    assert_eq!(seen.header("x-forwarded-email"), Some("ada@example.com"));
+    assert_eq!(seen.header("x-forwarded-preferred-username"), Some("ada"));
+    for name in [
+        "x-forwarded-groups",
+        "x-auth-request-user",
+        "x-auth-request-email",
+        "x_forwarded_user",
+    ] {
+        assert_eq!(seen.header(name), None, "{name} reached the app: {seen:?}");
+    }
+    let all: Vec<&str> = seen.headers.iter().map(|(_, v)| v.as_str()).collect();
+    assert!(
+        !all.iter().any(|v| v.contains("root")),
+        "a forged value reached the app: {all:?}"
+    );
 }
 
 #[tokio::test]
@@ -290,7 +334,7 @@ async fn the_refreshed_cookie_reaches_the_browser_through_auth_request_set() {
     assert_eq!(again.status(), 200);
     assert!(again.headers().get(SET_COOKIE).is_none());
     let seen: Echo = again.json().await.unwrap();
-    assert_eq!(seen.header("x-user"), Some("1001"));
+    assert_eq!(seen.header("x-forwarded-user"), Some("1001"));
     assert_eq!(gw.stack.standin.stats().refresh_token_grants, 1);
 }
 
@@ -366,5 +410,5 @@ async fn a_user_who_is_not_allowed_gets_403_through_nginx() {
     let grace = restricted.browser();
     assert_eq!(restricted.login(&grace, "/", "1002").await.status(), 200);
     let seen = echo(&grace, &restricted.url("/private")).await;
-    assert_eq!(seen.header("x-email"), Some("grace@example.org"));
+    assert_eq!(seen.header("x-forwarded-email"), Some("grace@example.org"));
 }
