@@ -122,6 +122,7 @@ impl App {
                 refresh_profile: config.session.refresh_profile,
                 rotation_grace: config.session.rotation_grace,
                 bound: refresh_bound,
+                lifetime: config.cookie.expire,
             },
         ));
         let assertion = config.assertion.as_ref().map(|settings| {

@@ -12,6 +12,7 @@ use crate::app::App;
 use crate::bearer::bearer_token;
 use crate::context::{Account, Context};
 use crate::error::RequestError;
+use crate::metrics::RouteKind;
 use crate::refresh::{Freshness, RefreshError};
 use crate::routes::{self, Route};
 use crate::session::{Loaded, RequestCookies, Session, unix_now};
@@ -105,16 +106,24 @@ async fn session(app: &App, cx: &mut Context) -> Result<Option<User>, RequestErr
     let Some(loaded) = load(app, &cx.cookies).await? else {
         return Ok(None);
     };
+    // A browser whose front proxy dropped a refreshed cookie carries on with the newest
+    // tokens, and is sent the cookie again.
+    let (current, reseal) = match app.refresher.newest(&loaded.session).await {
+        Some(newest) => (newest, true),
+        None => (loaded.session, loaded.reseal),
+    };
     let (session, rewrite) = match app
         .refresher
-        .ensure_fresh(&loaded.session, &loaded.handle, unix_now())
+        .ensure_fresh(&current, &loaded.handle, unix_now())
         .await
     {
-        Ok(Freshness::Unchanged | Freshness::Stale) => (loaded.session, loaded.reseal),
-        Ok(Freshness::Refreshed(session)) => (
-            session,
-            loaded.reseal || app.sessions.refresh_rewrites_cookie(),
-        ),
+        Ok(Freshness::Unchanged | Freshness::Stale) => (current, reseal),
+        Ok(Freshness::Refreshed(session)) => {
+            if cx.kind == RouteKind::Auth {
+                app.refresher.remember(&session).await;
+            }
+            (session, reseal || app.sessions.refresh_rewrites_cookie())
+        }
         Err(RefreshError::Ended(_) | RefreshError::SignedOut) => return Ok(None),
         Err(e) => return Err(e.into()),
     };

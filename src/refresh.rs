@@ -90,7 +90,13 @@ pub struct RefreshPolicy {
     pub rotation_grace: Duration,
     /// The longest a refresh's calls to Rocketpunch may take.
     pub bound: Duration,
+    /// The absolute lifetime of a session (`cookie.expire`): how long the newest tokens of a
+    /// cookie session are kept for a browser that never received them.
+    pub lifetime: Duration,
 }
+
+/// How many cookie sessions' newest tokens are kept at most (a few KB each).
+pub const NEWEST_CAPACITY: u64 = 100_000;
 
 pub struct Refresher {
     oauth: Arc<OAuthClient>,
@@ -101,6 +107,12 @@ pub struct Refresher {
     /// Where the sessions live: Redis sessions are refreshed under their Redis lock, so
     /// replicas never refresh one session twice.
     sessions: Sessions,
+    /// The newest session of each cookie sign-in refreshed here in a forward-auth answer, by
+    /// [`Session::sid`]. A front proxy may drop the `Set-Cookie` of an auth answer (Caddy does; nginx passes
+    /// only the first of a split cookie), and the browser then keeps presenting the rotated,
+    /// revoked refresh token; this is where its session carries on instead. Redis sessions
+    /// need none: their cookie does not change on refresh.
+    newest: moka::future::Cache<String, Arc<Session>>,
 }
 
 impl Refresher {
@@ -124,6 +136,40 @@ impl Refresher {
             refresh_before: policy.refresh_before,
             refresh_profile: policy.refresh_profile,
             sessions,
+            newest: moka::future::Cache::builder()
+                .max_capacity(NEWEST_CAPACITY)
+                .time_to_live(policy.lifetime.max(Duration::from_secs(1)))
+                .build(),
+        }
+    }
+
+    /// The newest session this process refreshed for `session`'s sign-in, when the browser
+    /// still presents older tokens (its front proxy dropped the rewritten cookie).
+    pub async fn newest(&self, session: &Session) -> Option<Arc<Session>> {
+        if session.sid.is_empty() || !self.sessions.refresh_rewrites_cookie() {
+            return None;
+        }
+        let newest = self.newest.get(&session.sid).await?;
+        (newest.tokens.refresh_token != session.tokens.refresh_token
+            && newest.tokens.issued_at >= session.tokens.issued_at)
+            .then_some(newest)
+    }
+
+    /// Keeps `session`, just refreshed in an answer whose `Set-Cookie` a front proxy may not
+    /// pass on (forward-auth), as its sign-in's newest. Only there: where rocketgate answers
+    /// the browser itself, a cookie that was replaced stops working after the rotation grace.
+    pub async fn remember(&self, session: &Arc<Session>) {
+        if !session.sid.is_empty() && self.sessions.refresh_rewrites_cookie() {
+            self.newest
+                .insert(session.sid.clone(), session.clone())
+                .await;
+        }
+    }
+
+    /// Forgets `session`'s sign-in at sign-out, so an old cookie cannot bring it back.
+    pub async fn forget(&self, session: &Session) {
+        if !session.sid.is_empty() {
+            self.newest.invalidate(&session.sid).await;
         }
     }
 
@@ -259,7 +305,7 @@ async fn refresh(
             }
         }
     }
-    Ok(Arc::new(Session::new(identity, tokens, session.created_at)))
+    Ok(Arc::new(session.renewed(identity, tokens)))
 }
 
 fn classify(error: ProviderError) -> RefreshError {
@@ -297,9 +343,36 @@ mod tests {
                 refresh_before: Duration::from_secs(refresh_before),
                 refresh_profile: true,
                 rotation_grace: Duration::from_secs(60),
+                lifetime: Duration::from_secs(3600),
                 bound: Duration::from_secs(10),
             },
         )
+    }
+
+    #[tokio::test]
+    async fn the_newest_tokens_of_a_sign_in_serve_its_older_cookies_until_sign_out() {
+        let r = refresher(60);
+        let mut first = session(Some(100), Some(50), true);
+        first.sid = "s1".into();
+        let mut newer = first.renewed(first.identity.clone(), first.tokens.clone());
+        newer.tokens.refresh_token = Some("rotated".into());
+        newer.tokens.issued_at = Some(90);
+        assert_eq!(r.newest(&first).await, None, "nothing kept yet");
+        r.remember(&Arc::new(newer.clone())).await;
+        assert_eq!(r.newest(&first).await.as_deref(), Some(&newer));
+        assert_eq!(
+            r.newest(&newer).await,
+            None,
+            "the cookie is the newest already"
+        );
+        let mut other = first.clone();
+        other.sid = "s2".into();
+        assert_eq!(r.newest(&other).await, None, "another sign-in");
+        let mut unnamed = first.clone();
+        unnamed.sid = String::new();
+        assert_eq!(r.newest(&unnamed).await, None, "sealed before sids existed");
+        r.forget(&first).await;
+        assert_eq!(r.newest(&first).await, None, "signed out");
     }
 
     fn due(refresh_before: u64, s: &Session, now: u64) -> bool {

@@ -243,7 +243,7 @@ pub async fn callback(
     }
     tracing::info!(user = %identity.user, request_id = ?cx.id, "signed in");
     app.metrics.login(LoginOutcome::Success);
-    let session = Session::new(identity, tokens, now);
+    let session = Session::signed_in(identity, tokens, now);
     let set = match app.sessions.create(&session, &cx.cookies).await {
         Ok(set) => set,
         Err(e) => {

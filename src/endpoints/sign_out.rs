@@ -39,6 +39,13 @@ pub async fn sign_out(
         );
         return Ok(app.pages.sign_out(&action, account.as_deref()));
     }
+    // Cookie sessions only: the newest tokens of a Redis session live in Redis, which the
+    // delete below removes.
+    if app.sessions.refresh_rewrites_cookie()
+        && let Ok(Some(loaded)) = crate::gate::load(app, &cx.cookies).await
+    {
+        app.refresher.forget(&loaded.session).await;
+    }
     let clear = app.sessions.delete(&cx.cookies).await?;
     cx.set(clear);
     Ok(redirect(&rd))

@@ -85,6 +85,11 @@ pub struct Session {
     /// Unix seconds of sign-in: the start of the absolute lifetime.
     #[serde(rename = "ct")]
     pub created_at: u64,
+    /// A random name for this sign-in, the same across refreshes: what the refresher keeps a
+    /// cookie session's newest tokens under when a front proxy may not pass the rewritten
+    /// cookie on. Empty for sessions sealed before it existed, and for bearer tokens.
+    #[serde(rename = "sid", default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 impl Session {
@@ -94,6 +99,25 @@ impl Session {
             identity,
             tokens,
             created_at,
+            sid: String::new(),
+        }
+    }
+
+    /// A session for a new sign-in, with a fresh [`Session::sid`].
+    pub fn signed_in(identity: Identity, tokens: Tokens, created_at: u64) -> Self {
+        let id: [u8; 16] = rand::random();
+        Self {
+            sid: id.iter().map(|b| format!("{b:02x}")).collect(),
+            ..Self::new(identity, tokens, created_at)
+        }
+    }
+
+    /// The same sign-in with new tokens (and identity): sign-in time and `sid` kept.
+    pub fn renewed(&self, identity: Identity, tokens: Tokens) -> Self {
+        Self {
+            identity,
+            tokens,
+            ..self.clone()
         }
     }
 

@@ -408,3 +408,72 @@ async fn a_refresh_slower_than_the_grace_window_is_still_joined_not_replayed() {
         "one refresh, joined: {stats:?}"
     );
 }
+
+/// A front proxy that never passes the `Set-Cookie` of an auth answer on (Caddy's
+/// `forward_auth`; nginx for all but the first cookie of a split session): the browser
+/// presents the cookie of its sign-in forever. With rotating refresh tokens and a short
+/// rotation grace, the user must still stay signed in across refreshes, with exactly one
+/// token call each, and sign-out must end it.
+#[tokio::test]
+async fn a_front_proxy_that_drops_refreshed_cookies_signs_nobody_out() {
+    let stack = Stack::with(
+        Options {
+            standin: StandInOptions {
+                access_token_ttl: Duration::from_secs(2),
+                ..Default::default()
+            },
+            ..Options::default()
+        }
+        .env("ROCKETGATE_SESSION__ROTATION_GRACE", "1s"),
+    )
+    .await;
+    let browser = stack.browser();
+    assert_eq!(browser.login("/").await.status(), 200);
+    let first_cookie = browser.cookie_header();
+    let client = stack.client();
+    let check = || {
+        client
+            .get(stack.url("/oauth2/auth"))
+            .header(COOKIE, &first_cookie)
+            .header(ACCEPT, "application/json")
+            .send()
+    };
+    // Each access token is due 1 s before it expires; three refreshes take about 4 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut checks = 0;
+    while stack.standin.stats().refresh_token_grants < 3 {
+        let answer = check().await.unwrap();
+        assert_eq!(
+            answer.status(),
+            200,
+            "check {checks} after {} refreshes",
+            stack.standin.stats().refresh_token_grants
+        );
+        checks += 1;
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three refreshes never happened"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Past the rotation grace, the sign-in cookie still works, from the newest tokens.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(check().await.unwrap().status(), 200);
+    let stats = stack.standin.stats();
+    assert!(
+        (3..=4).contains(&stats.refresh_token_grants),
+        "one token call per refresh: {} for {checks} checks",
+        stats.refresh_token_grants
+    );
+    assert_eq!(stats.authorization_code_grants, 1, "no second sign-in");
+
+    // Sign-out forgets the newest tokens: the old cookie cannot bring the session back.
+    let out = client
+        .get(stack.url("/oauth2/sign_out"))
+        .header(COOKIE, &first_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 302);
+    assert_eq!(check().await.unwrap().status(), 401);
+}
