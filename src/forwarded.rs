@@ -55,6 +55,13 @@ pub struct Origin {
     pub original_uri: Option<String>,
 }
 
+impl Origin {
+    /// [`Origin::host`] as text; `None` when absent or not visible ASCII.
+    pub fn host_str(&self) -> Option<&str> {
+        self.host.as_ref().and_then(|h| h.to_str().ok())
+    }
+}
+
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)

@@ -193,11 +193,10 @@ pub(crate) fn is_protected(name: &HeaderName) -> bool {
     if !name.starts_with("x-") && !name.starts_with("x_") {
         return false;
     }
-    let same = same_name;
     // Every `X-Original-*` (URL, URI, Host, Method, ...) is a claim about the request only a
     // trusted proxy may make.
-    (name.len() > "x-original-".len() && same("x-original-", &name[.."x-original-".len()]))
-        || PROTECTED.iter().any(|p| same(p, name))
+    (name.len() > "x-original-".len() && same_name("x-original-", &name[.."x-original-".len()]))
+        || PROTECTED.iter().any(|p| same_name(p, name))
 }
 
 /// `n` (a request's header name, lower case) is `p` with any of its `-` written as `_`.

@@ -237,9 +237,7 @@ fn pick_route<'a>(
         Some(path) => {
             let host = cx
                 .origin
-                .host
-                .as_ref()
-                .and_then(|h| h.to_str().ok())
+                .host_str()
                 .or_else(|| req.uri().authority().map(|a| a.as_str()))
                 .and_then(request_host);
             routes.pick(host.as_deref(), path.as_str())

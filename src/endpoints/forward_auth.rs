@@ -104,7 +104,7 @@ fn reported_route<'a>(app: &'a App, origin: &Origin) -> Option<Option<&'a Route<
     let raw_path = raw_path.split(['?', '#']).next().unwrap_or("/");
     let path = RequestPath::parse(raw_path).ok()?;
     let host = url_host
-        .or_else(|| origin.host.as_ref().and_then(|h| h.to_str().ok()))
+        .or_else(|| origin.host_str())
         .and_then(request_host);
     Some(app.routes.pick(host.as_deref(), path.as_str()))
 }

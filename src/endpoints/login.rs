@@ -47,7 +47,7 @@ pub fn challenge(app: &App, cx: &mut Context) -> Result<Response<Body>, RequestE
 /// The absolute URL of this request when its host is not `public_url`'s and the redirect
 /// policy allows going back to it (every route host is allowed).
 fn other_host_return(app: &App, cx: &Context, rd: &str) -> Option<String> {
-    let host = cx.origin.host.as_ref()?.to_str().ok()?;
+    let host = cx.origin.host_str()?;
     let public = app.config.public_url.host_str()?;
     if crate::routes::request_host(host)? == public.to_ascii_lowercase() {
         return None;

@@ -59,15 +59,6 @@ impl HostMatch {
             HostMatch::Exact(_) => (2, 0),
         }
     }
-
-    /// Whether `url`'s host is one this route serves: for the redirect policy, which lets a
-    /// browser return to any route's host after sign-in.
-    pub fn covers_url(&self, url: &url::Url) -> bool {
-        let host = url
-            .host_str()
-            .map(|h| h.trim_end_matches('.').to_ascii_lowercase());
-        !matches!(self, HostMatch::Any) && self.matches(host.as_deref())
-    }
 }
 
 impl std::fmt::Display for HostMatch {

@@ -132,14 +132,11 @@ impl Stack {
             ..options.standin
         });
         standin.spawn(provider_listener);
-        let mut toml = rocketgate_demo::proxy_config(proxy, upstream, provider, &secret);
-        if options.no_default_upstream {
-            toml = toml
-                .lines()
-                .filter(|l| !l.starts_with("upstream = "))
-                .collect::<Vec<_>>()
-                .join("\n");
-        }
+        let mut toml = if options.no_default_upstream {
+            rocketgate_demo::proxy_config_without_upstream(proxy, provider, &secret)
+        } else {
+            rocketgate_demo::proxy_config(proxy, upstream, provider, &secret)
+        };
         toml.push('\n');
         toml.push_str(&options.extra_toml.replace("{port}", &port));
         // `{provider}` in a value stands for the stand-in's address, unknown until now.
