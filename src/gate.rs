@@ -128,8 +128,17 @@ async fn session(app: &App, cx: &mut Context) -> Result<Option<User>, RequestErr
         Err(e) => return Err(e.into()),
     };
     if rewrite {
-        let set = app.sessions.rewrite(&session, &loaded.handle, &cx.cookies);
-        cx.set(set);
+        // A forward-auth answer's cookies may reach the browser only in part (see
+        // `Sessions::rewrite_whole`); a split session is carried on by the newest tokens.
+        let set = if cx.kind == RouteKind::Auth {
+            app.sessions
+                .rewrite_whole(&session, &loaded.handle, &cx.cookies)
+        } else {
+            Some(app.sessions.rewrite(&session, &loaded.handle, &cx.cookies))
+        };
+        if let Some(set) = set {
+            cx.set(set);
+        }
     }
     cx.account = Some(Account(session.clone()));
     Ok(Some(User { session }))

@@ -208,14 +208,39 @@ impl CookieCodec {
         }
     }
 
+    /// [`Self::write`] for an answer a front proxy may pass on only in part: nginx's
+    /// `auth_request_set` copies the first `Set-Cookie` of a forward-auth answer alone, and a
+    /// browser holding a new first chunk beside old others has no session at all. `None`
+    /// when `session` needs more than one cookie.
+    pub fn write_whole(&self, session: &Session, cookies: &RequestCookies) -> Option<Vec<String>> {
+        match serde_json::to_string(session) {
+            Ok(json) => self.sealed(&json, cookies, false),
+            Err(_) => Some(self.clear(cookies)),
+        }
+    }
+
     /// `Set-Cookie` values that store `plaintext` sealed (chunked when large) and clear
     /// whatever stale chunks the browser still holds.
     pub fn write_value(&self, plaintext: &str, cookies: &RequestCookies) -> Vec<String> {
+        self.sealed(plaintext, cookies, true)
+            .unwrap_or_else(|| self.clear(cookies))
+    }
+
+    /// The cookies that store `plaintext` sealed, the first of them the session itself; `None`
+    /// when it needs chunks and `split` is false.
+    fn sealed(
+        &self,
+        plaintext: &str,
+        cookies: &RequestCookies,
+        split: bool,
+    ) -> Option<Vec<String>> {
         let sealed = self.sealer.seal(&self.name, plaintext);
         let mut out = Vec::new();
         let written: Vec<String> = if sealed.len() <= CHUNK {
             out.push(self.set(&self.name, &sealed, self.max_age));
             vec![self.name.clone()]
+        } else if !split {
+            return None;
         } else {
             sealed
                 .as_bytes()
@@ -234,7 +259,7 @@ impl CookieCodec {
                 .filter(|n| !written.iter().any(|w| w == n))
                 .map(|n| self.set(n, "", Duration::ZERO)),
         );
-        out
+        Some(out)
     }
 
     /// Whether the request carries a session cookie or chunk (valid or not).
@@ -379,6 +404,22 @@ mod tests {
         let cleared: Vec<&String> = smaller.iter().filter(|s| s.contains("Max-Age=0")).collect();
         assert_eq!(cleared.len(), set.len(), "{smaller:?}");
         assert_eq!(*c.open(&browser(&smaller)).unwrap().session, session(10));
+    }
+
+    #[test]
+    fn a_whole_write_is_one_cookie_or_none() {
+        let c = codec(vec![Key::derive_from(&[1; 32])]);
+        let split = browser(&c.write(&session(6000), &RequestCookies::default()));
+        assert_eq!(c.write_whole(&session(6000), &split), None, "needs chunks");
+        let whole = c
+            .write_whole(&session(10), &split)
+            .expect("fits one cookie");
+        assert!(whole[0].starts_with("_rg="), "{whole:?}");
+        // Even if only that first cookie reaches the browser, beside its old chunks, the
+        // session it holds is the new one.
+        let mut jar: Vec<String> = c.write(&session(6000), &RequestCookies::default());
+        jar.insert(0, whole[0].clone());
+        assert_eq!(*c.open(&browser(&jar)).unwrap().session, session(10));
     }
 
     #[test]

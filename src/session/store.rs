@@ -151,6 +151,22 @@ impl Sessions {
         }
     }
 
+    /// [`Self::rewrite`] for forward-auth answers, whose `Set-Cookie` a front proxy may pass
+    /// on only in part: `None` when a cookie session would need more than one cookie (see
+    /// [`CookieCodec::write_whole`]); such a browser keeps its cookie and is served from the
+    /// refresher's newest tokens instead.
+    pub fn rewrite_whole(
+        &self,
+        session: &Session,
+        handle: &Handle,
+        cookies: &RequestCookies,
+    ) -> Option<Vec<String>> {
+        match &handle.0 {
+            None => self.codec.write_whole(session, cookies),
+            Some(ticket) => Some(self.codec.write_value(&ticket.encode(), cookies)),
+        }
+    }
+
     /// Whether a refresh changes what the cookie holds (it does only for cookie sessions).
     pub fn refresh_rewrites_cookie(&self) -> bool {
         matches!(self.backend, Backend::Cookie)
