@@ -1,6 +1,6 @@
 //! `/oauth2/auth` as Traefik's forwardAuth and Envoy's ext_authz call it, without a proxy in
 //! front: the plain mode (200/401/403) and `?mode=redirect` (302 to the login for browsers),
-//! with trusted and untrusted peers. `tests/nginx.rs` covers the same endpoint behind nginx.
+//! with trusted and untrusted peers. `front_proxies.rs` runs it behind real nginx, Caddy and Traefik; `mesh_shapes.rs` replays Envoy, Istio and ingress-nginx.
 
 use crate::support::{HTML, Options, Stack, location};
 use reqwest::header::ACCEPT;

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use reqwest::header::ACCEPT;
 use rocketgate_demo::spawn_upstream;
 
-use crate::support::nginx::Nginx;
+use crate::support::nginx::{self, Nginx};
 use crate::support::process::free_port;
 use crate::support::{Browser, Echo, Options, Stack, location, set_cookies};
 
@@ -169,7 +169,7 @@ impl Gateway {
             let hosts = [(AUTH, OAUTH2_PAGES), (GRAFANA, &*grafana), (APPS, &*apps)];
             // The default server (any other Host) has no app at all.
             let default = "        location / { return 404; }";
-            match Nginx::start_hosts(addr, &http, default, &hosts).await {
+            match nginx::start_hosts(addr, &http, default, &hosts).await {
                 Ok(nginx) => return Gateway { stack, nginx },
                 Err(e) if e.port_taken() && attempt < 3 => stack.stop().await,
                 Err(e) => panic!("nginx did not start:\n{}", e.stderr),

@@ -2,12 +2,14 @@
 //! demo's Rocketpunch stand-in, the demo (echo) upstream, and a browser-like client.
 #![allow(dead_code)]
 
+pub mod front;
 pub mod grpc;
 pub mod nginx;
 pub mod pki;
 pub mod process;
 pub mod redis;
 pub mod relay;
+pub mod served;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -34,7 +36,8 @@ pub struct Options {
     /// How browsers reach the proxy when something (nginx, ...) sits in front of it: sets
     /// `public_url` and the stand-in's registered redirect URI. Default: the proxy's address.
     pub public_url: Option<String>,
-    /// TOML appended to the demo configuration (`[[routes]]`, `[groups]`, ...).
+    /// TOML appended to the demo configuration (`[[routes]]`, `[groups]`, ...); `{port}` is
+    /// the proxy's port, `{upstream}` the upstream's address.
     pub extra_toml: String,
     /// Drop the top-level `upstream` (then `[[routes]]` must say where requests go).
     pub no_default_upstream: bool,
@@ -138,7 +141,12 @@ impl Stack {
             rocketgate_demo::proxy_config(proxy, upstream, provider, &secret)
         };
         toml.push('\n');
-        toml.push_str(&options.extra_toml.replace("{port}", &port));
+        toml.push_str(
+            &options
+                .extra_toml
+                .replace("{port}", &port)
+                .replace("{upstream}", &upstream.to_string()),
+        );
         // `{provider}` in a value stands for the stand-in's address, unknown until now.
         let mut env: HashMap<String, String> = options
             .env

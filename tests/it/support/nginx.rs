@@ -7,14 +7,14 @@
 //! it is missing; these tests never skip for want of it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
-use super::process::{drain, find_binary, plain_client};
+use super::process::find_binary;
+pub use super::served::StartError;
+use super::served::{Served, TempDir, ready_token};
 
 /// How long nginx may take to answer its readiness probe. Includes nginx's own bind retries
 /// (five, half a second apart) when the port was taken after we picked it.
@@ -34,91 +34,34 @@ pub fn binary() -> PathBuf {
     })
 }
 
-/// A directory under the temp dir, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "rocketgate-test-{label}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("create temp dir");
-        TempDir(path)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A running nginx, killed when dropped.
-pub struct Nginx {
-    pub addr: SocketAddr,
-    child: Child,
-    stderr: Option<tokio::task::JoinHandle<String>>,
-    _dir: TempDir,
+pub type Nginx = Served;
+
+/// Starts nginx with `http` in its `http {}` block (upstreams, maps) and `server` inside
+/// the `server {}` that listens on `addr`, and waits until it answers. Temp paths and the
+/// access log stay inside a fresh prefix directory.
+pub async fn start(addr: SocketAddr, http: &str, server: &str) -> Result<Nginx, StartError> {
+    start_hosts(addr, http, server, &[]).await
 }
 
-/// Why nginx did not come up.
-#[derive(Debug)]
-pub struct StartError {
-    /// nginx's own stderr, which names the problem (`bind() ... failed (98: Address already in use)`).
-    pub stderr: String,
-}
-
-impl StartError {
-    /// The port was taken between picking it and nginx binding it: worth another try.
-    pub fn port_taken(&self) -> bool {
-        self.stderr.contains("Address already in use")
+/// [`start`] with name-based virtual hosts: each `(server_name, body)` of `hosts` becomes a
+/// `server {}` of its own on the same `addr`, after the one `start` writes. That first one
+/// stays nginx's default server: it answers a `Host` no `server_name` matches, the readiness
+/// probe's included.
+pub async fn start_hosts(
+    addr: SocketAddr,
+    http: &str,
+    server: &str,
+    hosts: &[(&str, &str)],
+) -> Result<Nginx, StartError> {
+    let dir = TempDir::new("nginx");
+    let prefix = dir.path();
+    for sub in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"] {
+        std::fs::create_dir_all(prefix.join(sub)).expect("create nginx temp dir");
     }
-}
-
-impl Nginx {
-    /// Starts nginx with `http` in its `http {}` block (upstreams, maps) and `server` inside
-    /// the `server {}` that listens on `addr`, and waits until it answers. Temp paths and the
-    /// access log stay inside a fresh prefix directory.
-    pub async fn start(addr: SocketAddr, http: &str, server: &str) -> Result<Nginx, StartError> {
-        Nginx::start_hosts(addr, http, server, &[]).await
-    }
-
-    /// [`Nginx::start`] with name-based virtual hosts: each `(server_name, body)` of `hosts`
-    /// becomes a `server {}` of its own on the same `addr`, after the one `start` writes. That
-    /// first one stays nginx's default server: it answers a `Host` no `server_name` matches,
-    /// the readiness probe's included.
-    pub async fn start_hosts(
-        addr: SocketAddr,
-        http: &str,
-        server: &str,
-        hosts: &[(&str, &str)],
-    ) -> Result<Nginx, StartError> {
-        static STARTS: AtomicU64 = AtomicU64::new(0);
-        let dir = TempDir::new("nginx");
-        let prefix = dir.path();
-        for sub in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi", "logs"] {
-            std::fs::create_dir_all(prefix.join(sub)).expect("create nginx temp dir");
-        }
-        // A token only this instance answers with, so readiness never mistakes another
-        // server that took the port for ours.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let token = format!(
-            "nginx-{}-{}-{nanos}",
-            std::process::id(),
-            STARTS.fetch_add(1, Ordering::Relaxed)
-        );
-        let conf = format!(
-            r#"
+    let token = ready_token("nginx");
+    let conf = format!(
+        r#"
 worker_processes 1;
 events {{ worker_connections 256; }}
 http {{
@@ -139,79 +82,31 @@ http {{
     }}
 {hosts}}}
 "#,
-            prefix = prefix.display(),
-            hosts = hosts
-                .iter()
-                .map(|(name, body)| {
-                    format!(
-                        "\n    server {{\n        listen {addr};\n        server_name {name};\n{body}\n    }}\n"
-                    )
-                })
-                .collect::<String>(),
-        );
-        let conf_path = prefix.join("nginx.conf");
-        std::fs::write(&conf_path, conf).expect("write nginx.conf");
-        let pid = prefix.join("nginx.pid");
-        let mut command = Command::new(binary());
-        command
-            .arg("-e")
-            .arg("stderr")
-            .arg("-p")
-            .arg(prefix)
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-g")
-            .arg(format!(
-                "daemon off; master_process off; pid {}; error_log stderr;",
-                pid.display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn nginx");
-        let stderr = drain(child.stderr.take());
-        let mut nginx = Nginx {
-            addr,
-            child,
-            stderr: Some(stderr),
-            _dir: dir,
-        };
-        let client = plain_client();
-        let url = format!("http://{addr}/.nginx-ready");
-        let deadline = Instant::now() + START_BOUND;
-        loop {
-            if let Ok(Some(_)) = nginx.child.try_wait() {
-                return Err(StartError {
-                    stderr: nginx.stderr().await,
-                });
-            }
-            if let Ok(r) = client.get(&url).send().await
-                && r.status() == 200
-                && r.text().await.is_ok_and(|t| t == token)
-            {
-                return Ok(nginx);
-            }
-            if Instant::now() >= deadline {
-                let _ = nginx.child.start_kill();
-                let _ = nginx.child.wait().await;
-                panic!(
-                    "nginx on {addr} not ready within {START_BOUND:?}:\n{}",
-                    nginx.stderr().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    async fn stderr(&mut self) -> String {
-        match self.stderr.take() {
-            Some(handle) => handle.await.unwrap_or_default(),
-            None => String::new(),
-        }
-    }
+        prefix = prefix.display(),
+        hosts = hosts
+            .iter()
+            .map(|(name, body)| {
+                format!(
+                    "\n    server {{\n        listen {addr};\n        server_name {name};\n{body}\n    }}\n"
+                )
+            })
+            .collect::<String>(),
+    );
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf).expect("write nginx.conf");
+    let pid = prefix.join("nginx.pid");
+    let mut command = Command::new(binary());
+    command
+        .arg("-e")
+        .arg("stderr")
+        .arg("-p")
+        .arg(prefix)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-g")
+        .arg(format!(
+            "daemon off; master_process off; pid {}; error_log stderr;",
+            pid.display()
+        ));
+    Served::start(command, dir, addr, "/.nginx-ready", &token, START_BOUND).await
 }
