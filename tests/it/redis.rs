@@ -772,3 +772,106 @@ async fn refreshed_tokens_redis_will_not_store_are_kept_not_replayed() {
         "every token call was granted: the revoked refresh token was never replayed"
     );
 }
+
+/// A front proxy that never passes an auth answer's cookie on, in Redis mode: the browser
+/// presents its sign-in cookie forever while checks alternate between two replicas, one of
+/// which is then replaced by a new process. Rotating refresh tokens, a 1 s rotation grace:
+/// every check is 200, nobody signs in again, and each refresh is one token call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forward_auth_sessions_survive_refreshes_across_replicas_and_a_restart() {
+    let redis = RedisServer::start().await;
+    let (a, b, c) = (free_port(), free_port(), free_port());
+    let backends = backends(a, Duration::from_secs(2)).await;
+    let config = TempFile::new(
+        "replicas-auth",
+        &format!(
+            "{}rotation_grace = \"1s\"\n",
+            with_redis_sessions(
+                &rocketgate_demo::proxy_config(
+                    a,
+                    backends.upstream,
+                    backends.provider,
+                    "replica-secret"
+                ),
+                &redis.url()
+            )
+        ),
+    );
+    let mut first = replica(&config, a, false).await;
+    let mut second = replica(&config, b, true).await;
+    let client = plain_client();
+    for proxy in [a, b] {
+        let ready = format!("http://{proxy}/ready");
+        wait_for_status(&client, &ready, 200, Duration::from_secs(10)).await;
+    }
+    let browser = Browser::new(a);
+    browser.login("/").await;
+    let cookie = browser.cookie_header();
+    let check = |proxy: SocketAddr| {
+        client
+            .get(format!("http://{proxy}/oauth2/auth"))
+            .header(ACCEPT, "application/json")
+            .header(COOKIE, &cookie)
+            .send()
+    };
+    let refreshes_ok = |metrics: String| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with("rocketgate_refreshes_total{outcome=\"ok\"} "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let metrics = |proxy: SocketAddr| {
+        let client = client.clone();
+        async move {
+            let r = client.get(format!("http://{proxy}/metrics")).send().await;
+            r.unwrap().text().await.unwrap()
+        }
+    };
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut turn = 0usize;
+    while backends.standin.stats().refresh_token_grants < 3 {
+        let proxy = if turn.is_multiple_of(2) { a } else { b };
+        let answer = check(proxy).await.unwrap();
+        assert_eq!(answer.status(), 200, "check {turn} at {proxy}");
+        assert!(
+            answer.headers().get("set-cookie").is_none(),
+            "a ticket cookie does not change on refresh"
+        );
+        turn += 1;
+        assert!(Instant::now() < deadline, "three refreshes never happened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A restart: the first replica goes, a new process takes its place.
+    let mut refreshed = refreshes_ok(metrics(a).await);
+    let _ = first.start_kill();
+    let _ = first.wait().await;
+    let mut third = replica(&config, c, false).await;
+    wait_for_status(
+        &client,
+        &format!("http://{c}/ready"),
+        200,
+        Duration::from_secs(10),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for proxy in [c, b, c] {
+        assert_eq!(
+            check(proxy).await.unwrap().status(),
+            200,
+            "after the restart at {proxy}"
+        );
+    }
+    refreshed += refreshes_ok(metrics(b).await) + refreshes_ok(metrics(c).await);
+    let stats = backends.standin.stats();
+    assert_eq!(stats.authorization_code_grants, 1, "no second sign-in");
+    assert_eq!(
+        stats.refresh_token_grants as f64, refreshed,
+        "one token call per refresh across the replicas"
+    );
+    for child in [&mut second, &mut third] {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
