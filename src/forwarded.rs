@@ -50,8 +50,9 @@ pub struct Origin {
     pub proto: HeaderValue,
     /// The host the browser asked for.
     pub host: Option<HeaderValue>,
-    /// The original URI a trusted proxy reports (`X-Forwarded-Uri`, `X-Original-URL`), for
-    /// return URLs in forward-auth setups. Never set from untrusted peers.
+    /// The original URI a trusted proxy reports (`X-Forwarded-Uri`, `X-Original-URL`, or
+    /// oauth2-proxy's `X-Auth-Request-Redirect`, which its nginx snippets set on `/oauth2/`),
+    /// for return URLs in forward-auth setups. Never set from untrusted peers.
     pub original_uri: Option<String>,
 }
 
@@ -153,6 +154,7 @@ pub fn origin(
     let original_uri = header(headers, "x-forwarded-uri")
         .or_else(|| header(headers, "x-original-url"))
         .or_else(|| header(headers, "x-original-uri"))
+        .or_else(|| header(headers, "x-auth-request-redirect"))
         .map(str::to_owned);
     Origin {
         client_ip,
@@ -225,6 +227,44 @@ mod tests {
         assert_eq!(o.proto, "https");
         assert_eq!(o.host.unwrap(), "app.example.com");
         assert_eq!(o.original_uri.as_deref(), Some("/deep?x=1"));
+    }
+
+    #[test]
+    fn the_original_uri_names_are_tried_in_order() {
+        let list = trusted(&["10.0.0.0/8"]);
+        let peer = PEER.parse().unwrap();
+        let uri =
+            |pairs: &[(&str, &str)]| origin(&headers(pairs), peer, "http", &list).original_uri;
+        // oauth2-proxy's nginx snippet sets only X-Auth-Request-Redirect on /oauth2/.
+        assert_eq!(
+            uri(&[("x-auth-request-redirect", "/app?x=1")]).as_deref(),
+            Some("/app?x=1")
+        );
+        assert_eq!(
+            uri(&[
+                ("x-auth-request-redirect", "/last"),
+                ("x-original-uri", "/third"),
+                ("x-original-url", "https://a.example/second"),
+                ("x-forwarded-uri", "/first"),
+            ])
+            .as_deref(),
+            Some("/first")
+        );
+        assert_eq!(
+            uri(&[
+                ("x-auth-request-redirect", "/last"),
+                ("x-original-uri", "/third")
+            ])
+            .as_deref(),
+            Some("/third")
+        );
+        let untrusted = origin(
+            &headers(&[("x-auth-request-redirect", "/app")]),
+            "192.0.2.1:1".parse().unwrap(),
+            "http",
+            &list,
+        );
+        assert_eq!(untrusted.original_uri, None);
     }
 
     #[test]

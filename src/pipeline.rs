@@ -127,9 +127,11 @@ fn request_id(req: &Request<Incoming>) -> HeaderValue {
 /// `X-Forwarded-Uri`, ...) can turn a protected request into a health check or an endpoint.
 fn route_kind(app: &App, path: &str) -> RouteKind {
     match path {
-        "/ping" | "/ready" => RouteKind::Health,
+        "/ping" | "/ready" | "/robots.txt" => RouteKind::Health,
         "/metrics" if app.config.metrics_listen.is_none() => RouteKind::Metrics,
-        "/oauth2/start" | "/oauth2/callback" | "/oauth2/sign_out" => RouteKind::Login,
+        "/oauth2/start" | "/oauth2/sign_in" | "/oauth2/callback" | "/oauth2/sign_out" => {
+            RouteKind::Login
+        }
         "/oauth2/userinfo" => RouteKind::Userinfo,
         "/oauth2/jwks.json" => RouteKind::Jwks,
         p if p == "/oauth2/auth" || p.starts_with("/oauth2/auth/") => RouteKind::Auth,
@@ -166,6 +168,7 @@ async fn route(
         // connection, for paths a user takes once per session.
         RouteKind::Login => match req.uri().path() {
             "/oauth2/start" => Ok(login::start(app, cx, &req)),
+            "/oauth2/sign_in" => login::sign_in(app, cx, &req),
             "/oauth2/callback" => Box::pin(login::callback(app, cx, &req)).await,
             _ => Box::pin(sign_out::sign_out(app, cx, &req)).await,
         },

@@ -1,4 +1,5 @@
-//! `/ping`, `/ready` and `/metrics`: answered from the path alone, with no session.
+//! `/ping`, `/ready`, `/robots.txt` and `/metrics`: answered from the path alone, with no
+//! session.
 
 use http::header::{self, HeaderValue};
 use http::{Response, StatusCode};
@@ -6,9 +7,12 @@ use http::{Response, StatusCode};
 use crate::app::App;
 use crate::body::{self, Body};
 
-/// `/ping` always; `/ready` while not draining and the session store answers.
+/// `/ping` always; `/ready` while not draining and the session store answers;
+/// `/robots.txt` asks crawlers to stay out, as oauth2-proxy's does: everything behind the
+/// gate needs a sign-in, so a crawler would index only sign-in redirects.
 pub fn health(app: &App, path: &str) -> Response<Body> {
     match path {
+        "/robots.txt" => text(StatusCode::OK, "User-agent: *\nDisallow: /\n"),
         "/ready" if app.is_draining() => text(StatusCode::SERVICE_UNAVAILABLE, "draining"),
         "/ready" if !app.is_ready() => {
             text(StatusCode::SERVICE_UNAVAILABLE, "session store unavailable")

@@ -127,13 +127,43 @@ pub(super) fn safe_rd(app: &App, rd: Option<&str>) -> String {
 /// Starts a login. Without `rd`, a trusted proxy's `X-Forwarded-Uri` / `X-Original-URL`
 /// (forward-auth setups) says where to return; from anyone else it is ignored.
 pub fn start(app: &App, cx: &mut Context, req: &Request<impl Sized>) -> Response<Body> {
+    let rd = requested_return(app, cx, req);
+    begin_login(app, cx, &rd)
+}
+
+/// `/oauth2/sign_in`, oauth2-proxy's sign-in URL, so its nginx snippet
+/// (`error_page 401 = /oauth2/sign_in`) works unchanged: the sign-in page when
+/// `pages.sign_in_page` is on, else straight to Rocketpunch as `/oauth2/start` would. The
+/// return URL comes from `rd`, else from what a trusted proxy reports
+/// (`X-Auth-Request-Redirect` in that snippet). Scripts get 401 as on a protected path:
+/// that snippet sends them here too, and they never receive a login page.
+pub fn sign_in(
+    app: &App,
+    cx: &mut Context,
+    req: &Request<impl Sized>,
+) -> Result<Response<Body>, RequestError> {
+    if cx.format != Format::Html {
+        return Err(RequestError::Unauthenticated);
+    }
+    let rd = requested_return(app, cx, req);
+    if app.pages.sign_in_enabled() {
+        let mut page = app.pages.sign_in(&start_link(&rd));
+        // Asked for by name, not in place of a protected page: the page itself is the answer.
+        *page.status_mut() = http::StatusCode::OK;
+        return Ok(page);
+    }
+    Ok(begin_login(app, cx, &rd))
+}
+
+/// Where a sign-in started at `/oauth2/start` or `/oauth2/sign_in` returns to: `?rd=`, else
+/// the original URI a trusted proxy reports, through the redirect policy.
+fn requested_return(app: &App, cx: &Context, req: &Request<impl Sized>) -> String {
     let q = query(req);
     let rd = q
         .get("rd")
         .map(String::as_str)
         .or(cx.origin.original_uri.as_deref());
-    let rd = safe_rd(app, rd);
-    begin_login(app, cx, &rd)
+    safe_rd(app, rd)
 }
 
 /// The login this callback belongs to, checked against the browser's CSRF cookie.

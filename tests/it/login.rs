@@ -393,3 +393,64 @@ async fn pkce_is_on_by_default_and_binds_the_code_to_this_browser() {
     assert!(!location(&first).contains("code_challenge"));
     assert_eq!(browser.login("/").await.status(), 200);
 }
+
+/// `/oauth2/sign_in`, oauth2-proxy's sign-in URL: the sign-in page (200) when it is on, its
+/// button returning to `rd`, else the same redirect as `/oauth2/start`. A return URL in
+/// `X-Auth-Request-Redirect` counts only from a trusted proxy.
+#[tokio::test]
+async fn sign_in_is_the_page_or_the_login_and_trusts_the_redirect_header_only_from_proxies() {
+    let with_page =
+        Stack::with(Options::default().env("ROCKETGATE_PAGES__SIGN_IN_PAGE", "true")).await;
+    let browser = with_page.browser();
+    let page = browser
+        .get(&with_page.url("/oauth2/sign_in?rd=%2Fdeep%3Fa%3D1"))
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("href=\"/oauth2/start?rd=%2Fdeep%3Fa%3D1\""),
+        "{html}"
+    );
+    // Not from a trusted proxy: the header is ignored, the button returns to `/`.
+    let untrusted = browser
+        .client
+        .get(with_page.url("/oauth2/sign_in"))
+        .header("x-auth-request-redirect", "/deep")
+        .send()
+        .await
+        .unwrap();
+    let html = untrusted.text().await.unwrap();
+    assert!(html.contains("href=\"/oauth2/start?rd=%2F\""), "{html}");
+
+    let trusting =
+        Stack::with(Options::default().env("ROCKETGATE_TRUSTED_PROXIES", "127.0.0.1")).await;
+    let browser = trusting.browser();
+    let to_provider = browser
+        .client
+        .get(trusting.url("/oauth2/sign_in"))
+        .header("x-auth-request-redirect", "/deep?a=1&b=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        to_provider.status(),
+        302,
+        "no page: straight to Rocketpunch"
+    );
+    let back = browser.consent(&location(&to_provider), "1001", true).await;
+    let callback = browser.get(&location(&back)).await;
+    assert_eq!(location(&callback), "/deep?a=1&b=2");
+
+    let robots = trusting
+        .client()
+        .get(trusting.url("/robots.txt"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(robots.status(), 200);
+    assert_eq!(
+        robots.headers()["content-type"],
+        "text/plain; charset=utf-8"
+    );
+    assert_eq!(robots.text().await.unwrap(), "User-agent: *\nDisallow: /\n");
+}

@@ -32,6 +32,9 @@ pub enum Front {
     /// Traefik v3 `forwardAuth` with `trustForwardHeader: true` and no
     /// `addAuthCookiesToResponse`: every refreshed cookie is dropped.
     TraefikTrustingNoCookies,
+    /// nginx with this `server {}` body instead of the documented one (another project's
+    /// snippet, say); its `upstream` blocks name `rocketgate` and `echo_upstream`.
+    NginxWith(&'static str),
 }
 
 /// The identity header names the app reads behind a front proxy: user, email, username.
@@ -58,7 +61,9 @@ impl Front {
     /// `X-Auth-Request-*` to rocketgate's own `X-Forwarded-*`; Traefik can only copy them.
     pub fn identity(self) -> IdentityHeaders {
         match self {
-            Front::Nginx | Front::CaddyShort | Front::CaddyExpanded => FORWARDED,
+            Front::Nginx | Front::NginxWith(_) | Front::CaddyShort | Front::CaddyExpanded => {
+                FORWARDED
+            }
             Front::Traefik | Front::TraefikTrustingNoCookies => AUTH_REQUEST,
         }
     }
@@ -73,6 +78,7 @@ impl Front {
     pub fn documented(self) -> String {
         match self {
             Front::Nginx => NGINX_SERVER.to_owned(),
+            Front::NginxWith(server) => server.to_owned(),
             Front::CaddyShort => CADDY_SHORT.to_owned(),
             Front::CaddyExpanded => CADDY_EXPANDED.to_owned(),
             Front::Traefik => TRAEFIK.to_owned(),
@@ -94,11 +100,11 @@ impl Front {
                 .replace("{host}", "127.0.0.1")
         };
         match self {
-            Front::Nginx => {
+            Front::Nginx | Front::NginxWith(_) => {
                 let http = format!(
                     "    upstream rocketgate    {{ server {rocketgate}; }}\n    upstream echo_upstream {{ server {app}; }}\n"
                 );
-                nginx::start(listen, &http, &fill(NGINX_SERVER)).await
+                nginx::start(listen, &http, &fill(&self.documented())).await
             }
             Front::CaddyShort | Front::CaddyExpanded => {
                 start_caddy(listen, &fill(&self.documented())).await
