@@ -11,32 +11,11 @@ use reqwest::header::ACCEPT;
 use rocketgate_demo::StandInOptions;
 
 use crate::support::front::{Front, Gateway};
-use crate::support::{Echo, Options, location, set_cookies};
+use crate::support::{Echo, Options, admin_routes, location, set_cookies};
 
 /// Several parameters (which nginx's `$request_uri` in an `rd=` would cut at the first `&`),
 /// a `+` and an encoded comma.
 const DEEP_LINK: &str = "/reports/q3?region=eu&sort=-date&q=a+b&tags=x%2Cy";
-
-/// `/admin` only for example.org addresses (grace, user 1002), everything else for anyone
-/// signed in; the routes' upstream is the echo app, though here the front proxy calls it.
-const ROUTES: &str = r#"
-[[routes]]
-path = "/admin"
-upstream = "http://{upstream}"
-allowed_email_domains = ["example.org"]
-
-[[routes]]
-path = "/"
-upstream = "http://{upstream}"
-"#;
-
-fn routed() -> Options {
-    Options {
-        extra_toml: ROUTES.to_owned(),
-        no_default_upstream: true,
-        ..Options::default()
-    }
-}
 
 /// Every spelling of every identity header a client might forge.
 const FORGED: &[(&str, &str)] = &[
@@ -57,7 +36,7 @@ const FORGED: &[(&str, &str)] = &[
 /// headers a client sends ignored, 401 for scripts, 403 for a user the route refuses, and
 /// sign-out.
 async fn journey(front: Front) {
-    let gw = Gateway::start(front, routed).await;
+    let gw = Gateway::start(front, admin_routes).await;
     let names = front.identity();
 
     // Not signed in: a script gets rocketgate's 401 JSON, whatever it claims to be.

@@ -8,30 +8,10 @@
 use reqwest::Method;
 use reqwest::header::COOKIE;
 
-use crate::support::{Options, Stack};
-
-/// `/admin` only for example.org addresses (grace), everything else for anyone signed in.
-const ROUTES: &str = r#"
-[[routes]]
-path = "/admin"
-upstream = "http://{upstream}"
-allowed_email_domains = ["example.org"]
-
-[[routes]]
-path = "/"
-upstream = "http://{upstream}"
-"#;
+use crate::support::{Stack, admin_routes};
 
 async fn stack() -> Stack {
-    Stack::with(
-        Options {
-            extra_toml: ROUTES.to_owned(),
-            no_default_upstream: true,
-            ..Options::default()
-        }
-        .env("ROCKETGATE_TRUSTED_PROXIES", "127.0.0.1"),
-    )
-    .await
+    Stack::with(admin_routes().env("ROCKETGATE_TRUSTED_PROXIES", "127.0.0.1")).await
 }
 
 /// The session cookie of `user`, signed in directly at the stack.

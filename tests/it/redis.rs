@@ -317,6 +317,41 @@ async fn replica(config: &TempFile, listen: SocketAddr, one_core: bool) -> tokio
     }
 }
 
+/// The shared config of replicas behind `public` using `backends` and sessions in `redis`;
+/// `session` is appended to its `[session]` table, `rest` after it.
+fn replicas_config(
+    label: &str,
+    public: SocketAddr,
+    backends: &Backends,
+    redis: &RedisServer,
+    session: &str,
+    rest: &str,
+) -> TempFile {
+    let proxy = rocketgate_demo::proxy_config(
+        public,
+        backends.upstream,
+        backends.provider,
+        "replica-secret",
+    );
+    let text = format!(
+        "{}{session}{rest}",
+        with_redis_sessions(&proxy, &redis.url())
+    );
+    TempFile::new(label, &text)
+}
+
+/// [`replica`], then waits until it is ready (its Redis answers).
+async fn ready_replica(
+    config: &TempFile,
+    listen: SocketAddr,
+    one_core: bool,
+) -> tokio::process::Child {
+    let child = replica(config, listen, one_core).await;
+    let ready = format!("http://{listen}/ready");
+    wait_for_status(&plain_client(), &ready, 200, Duration::from_secs(10)).await;
+    child
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_sessions_and_refresh_each_once() {
     let redis = RedisServer::start().await;
@@ -324,41 +359,20 @@ async fn two_processes_share_sessions_and_refresh_each_once() {
     // 10 s tokens: due 5 s after issue, and not due again for 5 s after the refresh, however
     // long 64 requests take on two debug-build processes sharing two cores.
     let backends = backends(a, Duration::from_secs(10)).await;
-    let config = TempFile::new(
+    let config = replicas_config(
         "replicas",
-        &format!(
-            "{}[headers]\npass_access_token = true\n",
-            with_redis_sessions(
-                &rocketgate_demo::proxy_config(
-                    a,
-                    backends.upstream,
-                    backends.provider,
-                    "replica-secret"
-                ),
-                &redis.url()
-            )
-        ),
+        a,
+        &backends,
+        &redis,
+        "",
+        "[headers]\npass_access_token = true\n",
     );
     // One multi-threaded process and one on a single core (the single-threaded runtime).
-    let mut first = replica(&config, a, false).await;
-    let mut second = replica(&config, b, true).await;
+    let mut first = ready_replica(&config, a, false).await;
+    let mut second = ready_replica(&config, b, true).await;
     let (out_a, err_a) = (drain(first.stdout.take()), drain(first.stderr.take()));
     let (out_b, err_b) = (drain(second.stdout.take()), drain(second.stderr.take()));
     let client = plain_client();
-    wait_for_status(
-        &client,
-        &format!("http://{a}/ready"),
-        200,
-        Duration::from_secs(10),
-    )
-    .await;
-    wait_for_status(
-        &client,
-        &format!("http://{b}/ready"),
-        200,
-        Duration::from_secs(10),
-    )
-    .await;
 
     // Signed in through A, the same cookie works on B: the session is in Redis, not in A.
     let browser = Browser::new(a);
@@ -782,28 +796,17 @@ async fn forward_auth_sessions_survive_refreshes_across_replicas_and_a_restart()
     let redis = RedisServer::start().await;
     let (a, b, c) = (free_port(), free_port(), free_port());
     let backends = backends(a, Duration::from_secs(2)).await;
-    let config = TempFile::new(
+    let config = replicas_config(
         "replicas-auth",
-        &format!(
-            "{}rotation_grace = \"1s\"\n",
-            with_redis_sessions(
-                &rocketgate_demo::proxy_config(
-                    a,
-                    backends.upstream,
-                    backends.provider,
-                    "replica-secret"
-                ),
-                &redis.url()
-            )
-        ),
+        a,
+        &backends,
+        &redis,
+        "rotation_grace = \"1s\"\n",
+        "",
     );
-    let mut first = replica(&config, a, false).await;
-    let mut second = replica(&config, b, true).await;
+    let mut first = ready_replica(&config, a, false).await;
+    let mut second = ready_replica(&config, b, true).await;
     let client = plain_client();
-    for proxy in [a, b] {
-        let ready = format!("http://{proxy}/ready");
-        wait_for_status(&client, &ready, 200, Duration::from_secs(10)).await;
-    }
     let browser = Browser::new(a);
     browser.login("/").await;
     let cookie = browser.cookie_header();
@@ -847,14 +850,7 @@ async fn forward_auth_sessions_survive_refreshes_across_replicas_and_a_restart()
     let mut refreshed = refreshes_ok(metrics(a).await);
     let _ = first.start_kill();
     let _ = first.wait().await;
-    let mut third = replica(&config, c, false).await;
-    wait_for_status(
-        &client,
-        &format!("http://{c}/ready"),
-        200,
-        Duration::from_secs(10),
-    )
-    .await;
+    let mut third = ready_replica(&config, c, false).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     for proxy in [c, b, c] {
         assert_eq!(

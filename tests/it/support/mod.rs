@@ -61,6 +61,27 @@ pub fn bearer_options() -> Options {
     .env("ROCKETGATE_ACCESS__ACCEPT_BEARER_TOKENS", "true")
 }
 
+/// Options with two `[[routes]]` to the stack's upstream: `/admin` admits only example.org
+/// addresses (grace, user 1002, not ada), everything else anyone signed in. For checks whose
+/// answer depends on the reported path.
+pub fn admin_routes() -> Options {
+    Options {
+        extra_toml: r#"
+[[routes]]
+path = "/admin"
+upstream = "http://{upstream}"
+allowed_email_domains = ["example.org"]
+
+[[routes]]
+path = "/"
+upstream = "http://{upstream}"
+"#
+        .to_owned(),
+        no_default_upstream: true,
+        ..Options::default()
+    }
+}
+
 impl Options {
     /// Adds a `ROCKETGATE_*` override; `{provider}` in `value` becomes the stand-in's address.
     pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
