@@ -81,6 +81,19 @@ pub fn content_hash(bytes: &[u8]) -> String {
     digest[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// [`content_hash`] of a configuration file's `bytes` together with the files it names that
+/// take effect on a reload when only they change (`access.allowed_emails_file`): a periodic
+/// check then sees an edited list as a changed configuration. An unreadable file counts as
+/// empty here; validation reports it.
+pub fn config_hash(bytes: &[u8], raw: &RawConfig) -> String {
+    let mut all = bytes.to_vec();
+    for path in raw.access.allowed_emails_file.iter() {
+        all.push(0);
+        all.extend(std::fs::read(path).unwrap_or_default());
+    }
+    content_hash(&all)
+}
+
 /// The settings in effect and the contents last looked at.
 struct Seen {
     raw: RawConfig,
@@ -126,7 +139,7 @@ impl Reloader {
                 return self.refused(trigger, &e);
             }
         };
-        let hash = content_hash(&bytes);
+        let hash = config_hash(&bytes, &seen.raw);
         if trigger == Trigger::Poll && hash == seen.hash {
             return Outcome::Unchanged;
         }
@@ -135,7 +148,10 @@ impl Reloader {
         let text = String::from_utf8_lossy(&bytes);
         match self.install(&seen.raw, &text) {
             Ok((raw, ignored, warnings)) => {
+                // The new file may name other files to watch.
+                seen.hash = config_hash(&bytes, &raw);
                 seen.raw = raw;
+                let hash = seen.hash.clone();
                 let app = self.live.app();
                 app.metrics.config_reload(ReloadResult::Applied);
                 app.metrics.config_in_effect(&hash);

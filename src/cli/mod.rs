@@ -203,7 +203,7 @@ fn load_reloadable(
     let raw = config::load_raw_from_str(&String::from_utf8_lossy(&bytes), &env).map_err(refused)?;
     let config = config::from_raw(raw.clone()).map_err(refused)?;
     let source = proxy::Reloadable {
-        hash: rocketgate::reload::content_hash(&bytes),
+        hash: rocketgate::reload::config_hash(&bytes, &raw),
         path,
         env,
         raw,

@@ -128,6 +128,7 @@ pub struct RawAdmin {
 #[serde(default, deny_unknown_fields)]
 pub struct RawAccess {
     pub allowed_emails: Vec<String>,
+    pub allowed_emails_file: Option<String>,
     pub allowed_email_domains: Vec<String>,
     pub skip_auth_routes: Vec<String>,
     pub redirect_domains: Vec<String>,

@@ -443,3 +443,49 @@ async fn sighup_reloads_and_rotates_cookie_secrets_without_a_file_check() {
     assert_eq!(echo(&ada, &gate.url("/a/x")).await.0, 200);
     assert_eq!(echo(&grace, &gate.url("/a/x")).await.0, 200);
 }
+
+/// `access.allowed_emails_file` is read at start and again whenever its contents change,
+/// with the config file itself unchanged: an edited list takes effect at the next check. A
+/// line that is not an address is refused by its line number, and the previous list keeps
+/// serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_allowed_emails_file_takes_effect_without_a_restart() {
+    let list = TempFile::new("allowed-emails", "# the team\nada@example.com\n");
+    let body = format!(
+        "[access]\nallowed_emails_file = {:?}\n\n[[routes]]\npath = \"/\"\nupstream = \"http://{{upstream}}\"\n",
+        list.0.display().to_string()
+    );
+    let gate = Gate::start("100ms", &[&random_secret()], &body).await;
+    let ada = Browser::new(gate.proxy);
+    assert_eq!(ada.login("/").await.status(), 200);
+    assert_eq!(echo(&ada, &gate.url("/x")).await.0, 200);
+
+    let rewrite = |text: &str| {
+        let tmp = list.0.with_extension("tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &list.0).unwrap();
+    };
+    rewrite("grace@example.org\n");
+    gate.wait_for_log("configuration reloaded", 1).await;
+    assert_eq!(
+        echo(&ada, &gate.url("/x")).await.0,
+        403,
+        "ada left the list"
+    );
+
+    rewrite("grace@example.org\nada@example.com, bob@example.com\n");
+    let log = gate.wait_for_log("configuration reload refused", 1).await;
+    assert!(
+        log.contains(":2: `ada@example.com, bob@example.com` is not one email address"),
+        "{log}"
+    );
+    assert_eq!(
+        echo(&ada, &gate.url("/x")).await.0,
+        403,
+        "the previous list still serves"
+    );
+
+    rewrite("ada@example.com\n");
+    gate.wait_for_log("configuration reloaded", 2).await;
+    assert_eq!(echo(&ada, &gate.url("/x")).await.0, 200);
+}
