@@ -70,6 +70,7 @@ impl ReloadError {
             other => vec![ConfigProblem {
                 key: "(file)".into(),
                 message: other.to_string(),
+                at: None,
             }],
         }
     }
@@ -183,7 +184,8 @@ impl Reloader {
         running: &RawConfig,
         text: &str,
     ) -> Result<(RawConfig, Vec<&'static str>, Vec<ConfigProblem>), ReloadError> {
-        let mut raw = config::load_raw_from_str(text, &self.env)?;
+        let name = self.path.display().to_string();
+        let mut raw = config::load_raw_from_file_text(&name, text, &self.env)?;
         // The file as written must be valid, restart-only keys included: a typo in `listen`
         // is reported now, not at the next restart.
         config::from_raw(raw.clone())?;

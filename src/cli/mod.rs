@@ -200,7 +200,12 @@ fn load_reloadable(
         eprintln!("cannot read configuration {}: {e}", path.display());
         ExitCode::FAILURE
     })?;
-    let raw = config::load_raw_from_str(&String::from_utf8_lossy(&bytes), &env).map_err(refused)?;
+    let raw = config::load_raw_from_file_text(
+        &path.display().to_string(),
+        &String::from_utf8_lossy(&bytes),
+        &env,
+    )
+    .map_err(refused)?;
     let config = config::from_raw(raw.clone()).map_err(refused)?;
     let source = proxy::Reloadable {
         hash: rocketgate::reload::config_hash(&bytes, &raw),

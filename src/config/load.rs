@@ -7,9 +7,10 @@ use std::path::Path;
 
 use config::{Environment, File, FileFormat};
 
+use super::keys;
 use super::raw::RawConfig;
 use super::validate::validate;
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, ConfigProblem};
 
 /// Environment variables that are not configuration keys although they carry our prefix.
 const NOT_KEYS: &[&str] = &["ROCKETGATE_CONFIG", "ROCKETGATE_LOG"];
@@ -50,10 +51,9 @@ pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, Config
 /// The file at `path` with `env` over it, not yet validated: what a reload compares with the
 /// settings in effect before it validates.
 pub fn load_raw(path: &Path, env: &HashMap<String, String>) -> Result<RawConfig, ConfigError> {
-    read(
-        File::from(path).format(FileFormat::Toml).required(true),
-        env,
-    )
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::Read(format!("cannot read {}: {e}", path.display())))?;
+    read(&path.display().to_string(), &text, env)
 }
 
 /// Like [`load_raw`], from TOML text already read (a reload parses exactly the bytes it hashed).
@@ -61,12 +61,22 @@ pub fn load_raw_from_str(
     toml: &str,
     env: &HashMap<String, String>,
 ) -> Result<RawConfig, ConfigError> {
-    read(File::from_str(toml, FileFormat::Toml), env)
+    read("(config)", toml, env)
+}
+
+/// Like [`load_raw_from_str`] for the text of the file `name`, which problems then point into
+/// (`name:line:column`).
+pub fn load_raw_from_file_text(
+    name: &str,
+    toml: &str,
+    env: &HashMap<String, String>,
+) -> Result<RawConfig, ConfigError> {
+    read(name, toml, env)
 }
 
 /// Loads and validates TOML text, with `env` overriding it (the demo and tests use this).
 pub fn load_from_str(toml: &str, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
-    validate(read(File::from_str(toml, FileFormat::Toml), env)?)
+    validate(read("(config)", toml, env)?)
 }
 
 /// Validates settings already read (see [`load_raw`]).
@@ -74,12 +84,11 @@ pub fn from_raw(raw: RawConfig) -> Result<Config, ConfigError> {
     validate(raw)
 }
 
-fn read<S>(source: S, env: &HashMap<String, String>) -> Result<RawConfig, ConfigError>
-where
-    S: config::Source + Send + Sync + 'static,
-{
+/// The file `name` (its `text`) with the environment over it. Unknown keys and variables are
+/// problems, reported together with everything validation finds in the rest.
+fn read(name: &str, text: &str, env: &HashMap<String, String>) -> Result<RawConfig, ConfigError> {
     let top_level = top_level_keys();
-    let mut ours: HashMap<String, String> = env
+    let ours: HashMap<String, String> = env
         .iter()
         .filter(|(k, _)| !NOT_KEYS.contains(&k.as_str()))
         .filter(|(k, _)| {
@@ -89,6 +98,9 @@ where
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    let checked = keys::check(name, text, ours).map_err(ConfigError::Invalid)?;
+    let mut ours = checked.env;
+    let source = File::from_str(&checked.text, FileFormat::Toml);
     // Lists are split here rather than by the config crate, whose list parsing would also
     // turn a numeric-looking secret such as "0123" into the number 123.
     let mut builder = config::Config::builder().add_source(source);
@@ -112,11 +124,19 @@ where
         .prefix_separator("_")
         .separator("__")
         .source(Some(ours));
-    let mut raw: RawConfig = builder
+    let built = builder
         .add_source(environment)
         .build()
-        .and_then(config::Config::try_deserialize)
-        .map_err(|e| ConfigError::Read(e.to_string()))?;
+        .and_then(config::Config::try_deserialize::<RawConfig>);
+    let mut raw = match built {
+        Ok(raw) => raw,
+        Err(e) if checked.problems.is_empty() => return Err(ConfigError::Read(e.to_string())),
+        Err(e) => {
+            let mut problems = checked.problems;
+            problems.push(ConfigProblem::new("(file)", e.to_string()));
+            return Err(ConfigError::Invalid(problems));
+        }
+    };
 
     // Rocketpunch's own guide names these; honour them below our explicit keys.
     if !explicit_id && let Some(id) = env.get("RP_CLIENT_ID") {
@@ -126,5 +146,13 @@ where
         raw.provider.client_secret = Some(secret.clone());
         raw.provider.client_secret_file = None;
     }
-    Ok(raw)
+    if checked.problems.is_empty() {
+        return Ok(raw);
+    }
+    // Unknown keys were left out, so the rest can still be checked: every problem at once.
+    let mut problems = checked.problems;
+    if let Err(e) = validate(raw) {
+        problems.extend(e.problems());
+    }
+    Err(ConfigError::Invalid(problems))
 }

@@ -8,6 +8,7 @@ mod access;
 mod admin;
 mod assertion;
 mod cookie;
+mod keys;
 mod load;
 mod pages;
 mod problems;
@@ -15,6 +16,7 @@ mod provider;
 pub mod raw;
 pub mod reload;
 mod routes;
+mod schema;
 mod server;
 mod session;
 mod validate;
@@ -39,7 +41,9 @@ pub use crate::logging::LogFormat;
 pub use crate::oauth::{ClaimPointers, ProviderSettings};
 pub use crate::secret::Secret;
 pub use crate::session::redis::{RedisSettings, RedisTarget};
-pub use load::{from_raw, load, load_from_str, load_raw, load_raw_from_str};
+pub use load::{
+    from_raw, load, load_from_str, load_raw, load_raw_from_file_text, load_raw_from_str,
+};
 pub use provider::{DEFAULT_AUTHORIZE_URL, DEFAULT_PROFILE_URL, DEFAULT_TOKEN_URL};
 pub use routes::DEFAULT_ROUTE_NAME;
 
@@ -172,10 +176,25 @@ pub struct Limits {
 pub struct ConfigProblem {
     pub key: String,
     pub message: String,
+    /// Where in the file (`rocketgate.toml:12:5`), for syntax errors and unknown keys.
+    pub at: Option<String>,
+}
+
+impl ConfigProblem {
+    pub fn new(key: &str, message: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            message: message.into(),
+            at: None,
+        }
+    }
 }
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(at) = &self.at {
+            write!(f, "{at}: ")?;
+        }
         write!(f, "{}: {}", self.key, self.message)
     }
 }
@@ -193,10 +212,7 @@ impl ConfigError {
     /// The problems, one per key, for tests and `check-config`.
     pub fn problems(&self) -> Vec<ConfigProblem> {
         match self {
-            ConfigError::Read(message) => vec![ConfigProblem {
-                key: "(file)".into(),
-                message: message.clone(),
-            }],
+            ConfigError::Read(message) => vec![ConfigProblem::new("(file)", message.clone())],
             ConfigError::Invalid(problems) => problems.clone(),
         }
     }

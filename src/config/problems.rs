@@ -18,6 +18,7 @@ impl Problems {
         self.0.push(ConfigProblem {
             key: key.to_string(),
             message: message.into(),
+            at: None,
         });
     }
 
@@ -33,6 +34,7 @@ impl Problems {
             return ConfigError::Invalid(vec![ConfigProblem {
                 key: "(config)".into(),
                 message: "incomplete configuration".into(),
+                at: None,
             }]);
         }
         ConfigError::Invalid(self.0)

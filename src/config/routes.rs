@@ -179,6 +179,7 @@ pub(super) fn warnings(
                      public_url cannot reach it (set cookie.domain to a parent of both)",
                     route.host
                 ),
+                at: None,
             });
         }
     }
@@ -189,6 +190,7 @@ pub(super) fn warnings(
                 "never matches: {} has the same host ({}) and path ({}) and is defined first",
                 earlier.name, later.host, later.path
             ),
+            at: None,
         });
     }
     for route in routes.iter() {
@@ -200,6 +202,7 @@ pub(super) fn warnings(
                         "group `{group}` is not in [groups] and provider.claims.groups is not set: \
                          no one can be in it"
                     ),
+                    at: None,
                 });
             }
         }

@@ -1044,8 +1044,77 @@ fn route_problems_name_their_entry() {
     refused(
         &route("upstream = \"http://a\"\nwhatever = 1"),
         &[COOKIE_SECRET],
-        "(file): unknown field",
+        "(config):",
     );
+    assert!(
+        problems(
+            &route("upstream = \"http://a\"\nwhatever = 1"),
+            &[COOKIE_SECRET]
+        )
+        .iter()
+        .any(|p| p.ends_with(": routes[0].whatever: unknown key")),
+    );
+}
+
+#[test]
+fn unknown_keys_and_validation_problems_are_reported_together() {
+    let text = minimal().replace(
+        "[cookie]",
+        "upstream_timeout = \"soon\"\n[cookie]\nsecrt = 1",
+    ) + "\n[access]\nemail_domains = [\"example.com\"]\n";
+    let found = problems(&text, &[("ROCKETGATE_ACCESS__ALLOWD_EMAILS", "a@b.c")]);
+    let has = |needle: &str| found.iter().any(|p| p.contains(needle));
+    assert!(
+        has("cookie.secrt: unknown key; did you mean `cookie.secret`?"),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            "access.email_domains: unknown key; `email_domains` is oauth2-proxy's name; rocketgate's is `access.allowed_email_domains`"
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        has(
+            "ROCKETGATE_ACCESS__ALLOWD_EMAILS: no setting `access.allowd_emails` is named by this variable; did you mean `ROCKETGATE_ACCESS__ALLOWED_EMAILS`?"
+        ),
+        "{found:#?}"
+    );
+    // The rest was still validated: the bad duration is there too, not hidden.
+    assert!(
+        has("provider.upstream_timeout") || has("upstream_timeout"),
+        "{found:#?}"
+    );
+    assert!(
+        found[0].starts_with("(config):"),
+        "positions first: {found:#?}"
+    );
+}
+
+#[test]
+fn an_environment_value_wins_over_the_files_other_spelling_of_it() {
+    // The file names a secret file that does not exist; the environment gives the secret.
+    let file = minimal().replace(
+        &format!("secret = \"{SECRET}\""),
+        "secret_file = \"/nonexistent/rocketgate-secret\"",
+    );
+    assert!(
+        !problems(&file, &[]).is_empty(),
+        "the file alone is refused"
+    );
+    assert_eq!(problems(&file, &[COOKIE_SECRET]), Vec::<String>::new());
+    // And the reverse: the file has the secret, the environment a file.
+    let dir = std::env::temp_dir().join(format!("rocketgate-secret-{}", std::process::id()));
+    std::fs::write(&dir, SECRET).unwrap();
+    let path = dir.display().to_string();
+    assert_eq!(
+        problems(
+            &minimal(),
+            &[("ROCKETGATE_COOKIE__SECRET_FILE", path.as_str())]
+        ),
+        Vec::<String>::new()
+    );
+    let _ = std::fs::remove_file(&dir);
 }
 
 #[test]
