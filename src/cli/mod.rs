@@ -4,6 +4,7 @@
 #[cfg(feature = "demo")]
 mod demo;
 mod explain;
+mod migrate;
 mod proxy;
 
 use std::collections::HashMap;
@@ -64,6 +65,19 @@ pub enum Command {
     CheckConfig,
     /// Print a fresh random cookie secret (base64 of 32 bytes).
     GenerateSecret,
+    /// Print a rocketgate.toml equivalent to an oauth2-proxy configuration: its .cfg file,
+    /// and with --env its OAUTH2_PROXY_* variables, with --args its flags (later ones win).
+    /// Options without an equivalent become comments; a summary goes to stderr.
+    MigrateConfig {
+        /// oauth2-proxy's configuration file (TOML, `oauth2-proxy.cfg`).
+        file: PathBuf,
+        /// Also read OAUTH2_PROXY_* variables from the environment.
+        #[arg(long)]
+        env: bool,
+        /// oauth2-proxy's command-line flags, as one string: "--upstream=http://a:8080 ...".
+        #[arg(long, value_name = "FLAGS", allow_hyphen_values = true)]
+        args: Option<String>,
+    },
     /// Which route a URL goes to, its final upstream URL, and whether a user may pass and
     /// by which rule. Exit 0 allowed, 1 denied, 2 no route.
     Explain {
@@ -106,6 +120,11 @@ pub async fn run(cli: Cli) -> ExitCode {
             println!("{}", generate_secret());
             ExitCode::SUCCESS
         }
+        Some(Command::MigrateConfig {
+            file,
+            env: use_env,
+            args,
+        }) => migrate_config(&file, use_env.then_some(&env), args.as_deref()),
         Some(Command::CheckConfig) => match load(cli.config, &env) {
             Ok(config) => {
                 for warning in &config.warnings {
@@ -228,4 +247,53 @@ fn load(path: Option<PathBuf>, env: &HashMap<String, String>) -> Result<Config, 
         }
         ExitCode::FAILURE
     })
+}
+
+/// `migrate-config`: the converted file on stdout, what was and was not converted on stderr.
+fn migrate_config(
+    file: &std::path::Path,
+    env: Option<&HashMap<String, String>>,
+    args: Option<&str>,
+) -> ExitCode {
+    let mut options = migrate::Options::default();
+    let read = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))
+        .and_then(|text| {
+            options
+                .read_cfg(&text)
+                .map_err(|e| format!("{}: {e}", file.display()))
+        });
+    let read = read.and_then(|()| {
+        if let Some(env) = env {
+            options.read_env(env);
+        }
+        args.map_or(Ok(()), |a| {
+            options.read_args(a).map_err(|e| format!("--args: {e}"))
+        })
+    });
+    if let Err(e) = read {
+        eprintln!("{e}");
+        return ExitCode::FAILURE;
+    }
+    let converted = migrate::convert(&options, &generate_secret());
+    print!("{}", converted.toml);
+    eprintln!(
+        "converted {} oauth2-proxy option(s): {}",
+        converted.mapped.len(),
+        converted.mapped.join(", ")
+    );
+    if !converted.unmapped.is_empty() {
+        eprintln!(
+            "not converted, {} (each explained in a comment at the end): {}",
+            converted.unmapped.len(),
+            converted
+                .unmapped
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    eprintln!("next: rocketgate check-config --config <the output>");
+    ExitCode::SUCCESS
 }

@@ -183,7 +183,12 @@ fn cookie_key(value: &str) -> Result<cookie::Key, String> {
     .find_map(|engine| engine.decode(value).ok())
     .ok_or("must be base64 (run `rocketgate generate-secret`)")?;
     if bytes.len() != 32 {
-        return Err(format!("must decode to 32 bytes, got {}", bytes.len()));
+        return Err(format!(
+            "must decode to 32 bytes, got {}: make a new one with `rocketgate generate-secret` \
+             (an oauth2-proxy cookie_secret of 16 or 24 bytes cannot be reused; its users sign \
+             in once more anyway, since the cookie format differs)",
+            bytes.len()
+        ));
     }
     Ok(cookie::Key::derive_from(&bytes))
 }

@@ -17,6 +17,8 @@ pub mod raw;
 pub mod reload;
 mod routes;
 mod schema;
+
+pub use schema::OAUTH2_PROXY_NAMES;
 mod server;
 mod session;
 mod validate;

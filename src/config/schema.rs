@@ -42,7 +42,6 @@ pub const OAUTH2_PROXY_NAMES: &[(&str, &str)] = &[
     ("cookie_secret", "cookie.secret"),
     ("cookie_secret_file", "cookie.secret_file"),
     ("cookie_domains", "cookie.domain"),
-    ("cookie_domain", "cookie.domain"),
     ("cookie_secure", "cookie.secure"),
     ("cookie_samesite", "cookie.same_site"),
     ("cookie_expire", "cookie.expire"),
@@ -55,7 +54,6 @@ pub const OAUTH2_PROXY_NAMES: &[(&str, &str)] = &[
     ("skip_jwt_bearer_tokens", "access.accept_bearer_tokens"),
     ("pass_access_token", "headers.pass_access_token"),
     ("reverse_proxy", "trusted_proxies"),
-    ("trusted_ips", "trusted_proxies"),
     ("metrics_address", "metrics_listen"),
     ("session_store_type", "session.store"),
     ("redis_connection_url", "session.redis_url"),
@@ -72,7 +70,6 @@ pub const OAUTH2_PROXY_NAMES: &[(&str, &str)] = &[
     ("custom_templates_dir", "pages.templates_dir"),
     ("tls_cert_file", "tls.cert_file"),
     ("tls_key_file", "tls.key_file"),
-    ("upstream_timeout", "upstream_timeout"),
 ];
 
 /// The schema of the whole file.

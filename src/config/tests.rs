@@ -90,7 +90,15 @@ fn missing_required_keys_are_each_named() {
 fn short_cookie_secret_says_how_long_it_was() {
     let toml = minimal().replace(SECRET, "aGVsbG8=");
     let found = problems(&toml, &[]);
-    assert_eq!(found, vec!["cookie.secret: must decode to 32 bytes, got 5"]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with("cookie.secret: must decode to 32 bytes, got 5: make a new one with `rocketgate generate-secret`"), "{found:?}");
+    // oauth2-proxy's 16-byte secrets (AES-128) get the way forward too.
+    let sixteen = minimal().replace(SECRET, "MDEyMzQ1Njc4OWFiY2RlZg==");
+    let found = problems(&sixteen, &[]);
+    assert!(
+        found[0].contains("got 16") && found[0].contains("oauth2-proxy cookie_secret"),
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -22,6 +22,7 @@ mod log_secrets;
 mod login;
 mod many_apps;
 mod mesh_shapes;
+mod migrate;
 mod nginx;
 mod nginx_routes;
 mod observability;
