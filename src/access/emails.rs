@@ -128,6 +128,28 @@ impl EmailPolicy {
         self.emails.is_empty() && self.domains.is_empty()
     }
 
+    /// Who passes, for a start-up banner: the domains in full, the emails counted (they
+    /// name people, and a banner is often pasted into tickets).
+    pub fn summary(&self) -> String {
+        if self.is_open() {
+            return "anyone signed in".to_owned();
+        }
+        let domains: Vec<String> = self
+            .domains
+            .iter()
+            .map(|d| match d {
+                DomainEntry::Any => "*".to_owned(),
+                DomainEntry::Exact(d) => d.clone(),
+                DomainEntry::Subdomains(d) => d.clone(),
+            })
+            .collect();
+        match (self.emails.len(), domains.is_empty()) {
+            (0, _) => format!("email domains {}", domains.join(", ")),
+            (n, true) => format!("{n} listed email(s)"),
+            (n, false) => format!("{n} listed email(s), email domains {}", domains.join(", ")),
+        }
+    }
+
     /// The keys a refusal by this policy names: the lists that are set.
     pub fn keys(&self) -> &'static str {
         match (self.emails.is_empty(), self.domains.is_empty()) {

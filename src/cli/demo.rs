@@ -90,6 +90,96 @@ public = true
     )
 }
 
+/// Settings the demo keeps whatever a `--config` file or `ROCKETGATE_*` variable says: where
+/// it listens and how browsers and the stand-in reach it (plain HTTP on this machine), and
+/// the stand-in's client credentials.
+const DEMO_OWNED: &[&str] = &[
+    "listen",
+    "public_url",
+    "provider.client_id",
+    "provider.client_secret",
+    "provider.client_secret_file",
+    "cookie.secure",
+    "cookie.domain",
+    "tls",
+];
+
+/// The demo's configuration with a user's over it.
+pub struct Overlaid {
+    pub toml: String,
+    /// The `ROCKETGATE_*` variables to apply.
+    pub vars: HashMap<String, String>,
+    /// The user's settings set aside ([`DEMO_OWNED`]).
+    pub ignored: Vec<String>,
+}
+
+/// A user's configuration (the text of `--config` and the `ROCKETGATE_*` variables) over the
+/// demo's own: the demo's upstream and provider URLs stay unless the user gives theirs, and
+/// [`DEMO_OWNED`] keys always stay.
+pub fn overlay(
+    demo: &str,
+    user: Option<&str>,
+    env: &HashMap<String, String>,
+) -> Result<Overlaid, String> {
+    let mut base: toml::Table =
+        toml::from_str(demo).map_err(|e| format!("demo configuration (a bug): {e}"))?;
+    let mut ignored = Vec::new();
+    if let Some(user) = user {
+        let mut theirs: toml::Table = toml::from_str(user).map_err(|e| e.to_string())?;
+        for key in DEMO_OWNED {
+            let path: Vec<&str> = key.split('.').collect();
+            if remove_path(&mut theirs, &path) {
+                ignored.push((*key).to_owned());
+            }
+        }
+        merge(&mut base, theirs);
+    }
+    let owned_var = |var: &str| {
+        DEMO_OWNED.iter().any(|key| {
+            let name = format!("ROCKETGATE_{}", key.replace('.', "__").to_ascii_uppercase());
+            var == name || var.starts_with(&format!("{name}__"))
+        })
+    };
+    let mut vars = HashMap::new();
+    for (var, value) in env {
+        if owned_var(var) {
+            ignored.push(var.clone());
+        } else {
+            vars.insert(var.clone(), value.clone());
+        }
+    }
+    ignored.sort();
+    let toml = toml::to_string(&base).map_err(|e| format!("demo configuration (a bug): {e}"))?;
+    Ok(Overlaid {
+        toml,
+        vars,
+        ignored,
+    })
+}
+
+fn remove_path(table: &mut toml::Table, path: &[&str]) -> bool {
+    match path {
+        [key] => table.remove(*key).is_some(),
+        [key, rest @ ..] => match table.get_mut(*key) {
+            Some(toml::Value::Table(inner)) => remove_path(inner, rest),
+            _ => false,
+        },
+        [] => false,
+    }
+}
+
+/// `theirs` over `ours`: tables merged key by key, anything else replaced.
+fn merge(ours: &mut toml::Table, theirs: toml::Table) {
+    for (key, value) in theirs {
+        match (ours.get_mut(&key), value) {
+            (Some(toml::Value::Table(mine)), toml::Value::Table(other)) => merge(mine, other),
+            (_, value) => {
+                ours.insert(key, value);
+            }
+        }
+    }
+}
+
 /// `demo --upstream` and `--redis-url` as configuration overrides (the same keys as the
 /// `ROCKETGATE_*` environment variables), applied on top of [`demo_toml`].
 pub fn demo_overrides(
@@ -110,13 +200,32 @@ pub fn demo_overrides(
     env
 }
 
+/// The user's configuration for the demo: `--config`'s name and text, and the process's
+/// `ROCKETGATE_*` variables.
+pub struct UserConfig {
+    pub file: Option<(String, String)>,
+    pub env: HashMap<String, String>,
+}
+
 pub async fn demo(
     listen: SocketAddr,
     token_lifetime: Duration,
     sign_in_page: bool,
     routes: bool,
     overrides: HashMap<String, String>,
+    user: UserConfig,
 ) -> ExitCode {
+    // The user's file is checked alone first, so its problems point at its own lines.
+    if let Some((name, text)) = &user.file {
+        let problems = config::key_problems(name, text, &user.env);
+        if !problems.is_empty() {
+            eprintln!("invalid configuration in {name}:");
+            for problem in problems {
+                eprintln!("  {problem}");
+            }
+            return ExitCode::FAILURE;
+        }
+    }
     let bind = |addr: SocketAddr| async move {
         TcpListener::bind(addr).await.map_err(|e| {
             eprintln!("cannot listen on {addr}: {e}");
@@ -178,16 +287,60 @@ pub async fn demo(
         sign_in_page,
         routes_toml.as_deref(),
     );
-    let config = match config::load_from_str(&toml, &overrides) {
+    let user_text = user.file.as_ref().map(|(_, text)| text.as_str());
+    let Overlaid {
+        toml,
+        mut vars,
+        ignored,
+    } = match overlay(&toml, user_text, &user.env) {
+        Ok(merged) => merged,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The demo's own flags (--upstream, --redis-url) win over the environment.
+    vars.extend(overrides.clone());
+    let config = match config::load_from_str(&toml, &vars) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("demo configuration refused (a bug): {e}");
+            eprintln!("the demo cannot run with this configuration:");
+            for problem in e.problems() {
+                eprintln!("  {problem}");
+            }
             return ExitCode::FAILURE;
         }
     };
     println!();
-    println!("  rocketgate demo is running.");
+    println!(
+        "  rocketgate {} demo is running.",
+        env!("CARGO_PKG_VERSION")
+    );
     println!();
+    if let Some((name, _)) = &user.file {
+        println!("    configuration      {name}, over the demo's own settings");
+    }
+    if !ignored.is_empty() {
+        println!(
+            "    kept the demo's    {} (the demo runs on this machine, over plain HTTP)",
+            ignored.join(", ")
+        );
+    }
+    println!("    who may pass       {}", config.access.emails.summary());
+    if user.file.is_some() || !user.env.is_empty() {
+        let routes = config.routes.iter().count();
+        match &config.upstream {
+            Some(u) if routes == 0 => println!("    upstream           {u}"),
+            _ => println!("    routes             {routes}"),
+        }
+    }
+    println!(
+        "    sessions           {}",
+        config
+            .session
+            .redis()
+            .map_or_else(|| "in the cookie".to_owned(), |r| r.target.describe())
+    );
     println!("    Open  http://{proxy_addr}/  and sign in on the Rocketpunch stand-in.");
     println!();
     println!("    stand-in provider  http://{provider_addr}/oauth/authorize");
@@ -202,12 +355,6 @@ pub async fn demo(
             );
             println!("    app two            http://{two}{APP_TWO_BASE}/ (direct, no sign-in)");
         }
-    }
-    if let Some(redis) = config.session.redis() {
-        println!(
-            "    sessions           {} (--redis-url)",
-            redis.target.describe()
-        );
     }
     println!(
         "    access tokens      expire after {}",

@@ -170,12 +170,35 @@ pub async fn run(cli: Cli) -> ExitCode {
             routes_example,
         }) => {
             let overrides = demo::demo_overrides(upstream.as_ref(), redis_url.as_deref());
+            let file = match &cli.config {
+                Some(path) => match std::fs::read_to_string(path) {
+                    Ok(text) => Some((path.display().to_string(), text)),
+                    Err(e) => {
+                        eprintln!("cannot read configuration {}: {e}", path.display());
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => None,
+            };
+            let user = demo::UserConfig {
+                file,
+                env: env
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.starts_with("ROCKETGATE_")
+                            && k.as_str() != "ROCKETGATE_CONFIG"
+                            && k.as_str() != "ROCKETGATE_LOG"
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
             demo::demo(
                 listen,
                 token_lifetime,
                 sign_in_page,
                 routes_example,
                 overrides,
+                user,
             )
             .await
         }

@@ -31,6 +31,7 @@ pub async fn run_proxy(
 ) -> ExitCode {
     let _log_guard = rocketgate::logging::init(config.log_format);
     tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
         listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
         upstream = %config.upstream.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
         routes = config.routes.iter().count(),

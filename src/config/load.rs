@@ -74,6 +74,21 @@ pub fn load_raw_from_file_text(
     read(name, toml, env)
 }
 
+/// The problems of the file `name` alone that are its own: TOML syntax, unknown keys and
+/// unknown variables of `env`, each at its place (the demo checks a user's file this way
+/// before laying it over its own settings, which supply what the file leaves out).
+pub fn key_problems(name: &str, toml: &str, env: &HashMap<String, String>) -> Vec<ConfigProblem> {
+    let ours = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("ROCKETGATE_") && k.contains("__"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    match keys::check(name, toml, ours) {
+        Ok(checked) => checked.problems,
+        Err(problems) => problems,
+    }
+}
+
 /// Loads and validates TOML text, with `env` overriding it (the demo and tests use this).
 pub fn load_from_str(toml: &str, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     validate(read("(config)", toml, env)?)

@@ -44,7 +44,8 @@ pub use crate::oauth::{ClaimPointers, ProviderSettings};
 pub use crate::secret::Secret;
 pub use crate::session::redis::{RedisSettings, RedisTarget};
 pub use load::{
-    from_raw, load, load_from_str, load_raw, load_raw_from_file_text, load_raw_from_str,
+    from_raw, key_problems, load, load_from_str, load_raw, load_raw_from_file_text,
+    load_raw_from_str,
 };
 pub use provider::{DEFAULT_AUTHORIZE_URL, DEFAULT_PROFILE_URL, DEFAULT_TOKEN_URL};
 pub use routes::DEFAULT_ROUTE_NAME;

@@ -9,6 +9,7 @@ mod architecture;
 mod assertion;
 mod bearer;
 mod cookie_keys;
+mod demo_config;
 mod demo_routes;
 mod forward_auth;
 mod forwarded_headers;
