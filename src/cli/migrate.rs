@@ -917,6 +917,50 @@ mod tests {
     }
 
     #[test]
+    fn redis_sentinel_and_cluster_options_convert_to_their_keys() {
+        let (t, _) = converted(
+            "session_store_type = \"redis\"\nredis_use_sentinel = true\nredis_sentinel_master_name = \"mymaster\"\nredis_sentinel_connection_urls = [\"redis://10.0.0.1:26379\", \"redis://10.0.0.2:26379\"]\n",
+            &[],
+            "",
+        );
+        assert_eq!(t["session"]["store"].as_str(), Some("redis"));
+        assert_eq!(
+            t["session"]["redis_sentinel_master"].as_str(),
+            Some("mymaster")
+        );
+        assert_eq!(
+            t["session"]["redis_sentinels"].as_array().map(Vec::len),
+            Some(2)
+        );
+        let (t, _) = converted(
+            "",
+            &[
+                ("OAUTH2_PROXY_SESSION_STORE_TYPE", "redis"),
+                ("OAUTH2_PROXY_REDIS_USE_CLUSTER", "true"),
+                (
+                    "OAUTH2_PROXY_REDIS_CLUSTER_CONNECTION_URLS",
+                    "redis://a:6379,redis://b:6379",
+                ),
+            ],
+            "",
+        );
+        let nodes: Vec<&str> = t["session"]["redis_cluster_nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect();
+        assert_eq!(nodes, ["redis://a:6379", "redis://b:6379"]);
+        let (_, c) = converted("redis_connection_url = \"redis://x\"\n", &[], "");
+        assert!(
+            c.toml
+                .contains("# - redis_connection_url: used only with session_store_type"),
+            "{}",
+            c.toml
+        );
+    }
+
+    #[test]
     fn words_split_like_a_shell() {
         assert_eq!(
             split_words(r#"--a=1 --b "two words" --c='x y'"#).unwrap(),

@@ -43,6 +43,16 @@ fn top_level_keys() -> Vec<String> {
     }
 }
 
+/// Whether a single-segment `ROCKETGATE_<key>` that names no top-level setting looks like a
+/// mistake for one (`ROCKETGATE_LISTN`, `ROCKETGATE_SECRET`), and so is reported rather than
+/// ignored. Kubernetes' service variables (`ROCKETGATE_SERVICE_HOST`, `ROCKETGATE_PORT_...`)
+/// never are.
+fn near_miss(key: &str) -> bool {
+    !key.starts_with("SERVICE_")
+        && !key.starts_with("PORT")
+        && super::schema::suggest_key("", &key.to_ascii_lowercase()).is_some()
+}
+
 /// Loads and validates the file at `path`, with `env` overriding it.
 pub fn load(path: &Path, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
     validate(load_raw(path, env)?)
@@ -108,7 +118,9 @@ fn read(name: &str, text: &str, env: &HashMap<String, String>) -> Result<RawConf
         .filter(|(k, _)| !NOT_KEYS.contains(&k.as_str()))
         .filter(|(k, _)| {
             k.strip_prefix("ROCKETGATE_").is_some_and(|key| {
-                key.contains("__") || top_level.iter().any(|t| t.eq_ignore_ascii_case(key))
+                key.contains("__")
+                    || top_level.iter().any(|t| t.eq_ignore_ascii_case(key))
+                    || near_miss(key)
             })
         })
         .map(|(k, v)| (k.clone(), v.clone()))

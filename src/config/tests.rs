@@ -1196,3 +1196,24 @@ allowed_groups = ["ghosts"]
         "{warnings:#?}"
     );
 }
+
+#[test]
+fn a_single_word_variable_is_reported_when_it_looks_like_a_mistake_and_ignored_otherwise() {
+    let found = problems(
+        &minimal(),
+        &[
+            ("ROCKETGATE_LISTN", "0.0.0.0:1"),
+            ("ROCKETGATE_SECRET", "x"),
+            ("ROCKETGATE_SERVICE_HOST", "10.0.0.1"),
+            ("ROCKETGATE_PORT_4180_TCP_ADDR", "10.0.0.1"),
+            ("ROCKETGATE_PORT", "tcp://10.0.0.1:4180"),
+        ],
+    );
+    assert_eq!(
+        found,
+        [
+            "ROCKETGATE_LISTN: no setting `listn` is named by this variable; did you mean `ROCKETGATE_LISTEN`?",
+            "ROCKETGATE_SECRET: no setting `secret` is named by this variable; did you mean `ROCKETGATE_COOKIE__SECRET`?",
+        ]
+    );
+}
