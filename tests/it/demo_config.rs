@@ -7,8 +7,7 @@ use std::time::Duration;
 use crate::support::process::{
     Tail, TempFile, command, drain, free_port, plain_client, wait_until_ready,
 };
-use crate::support::{Browser, Echo, location};
-use reqwest::header::ACCEPT;
+use crate::support::{Browser, location};
 
 #[tokio::test]
 async fn the_demo_runs_with_a_users_allow_list_and_environment() {
@@ -48,16 +47,7 @@ async fn the_demo_runs_with_a_users_allow_list_and_environment() {
     let grace = Browser::new(proxy);
     assert_eq!(grace.login_as("/", "1002").await.status(), 200);
     assert!(grace.cookie("_team").is_some(), "the file's cookie name");
-    let echo: Echo = grace
-        .client
-        .get(grace.url("/x"))
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = grace.echo("/x").await;
     assert!(
         echo.header("x-forwarded-access-token").is_some(),
         "ROCKETGATE_HEADERS__PASS_ACCESS_TOKEN applied"

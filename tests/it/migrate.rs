@@ -10,7 +10,7 @@ use rocketgate_demo::{StandIn, StandInOptions, spawn_upstream};
 
 use crate::support::pki::Pki;
 use crate::support::process::{TempFile, command, free_port, plain_client, run, wait_until_ready};
-use crate::support::{Browser, Echo, location};
+use crate::support::{Browser, location};
 
 const BOUND: Duration = Duration::from_secs(20);
 
@@ -29,6 +29,22 @@ async fn migrate(cfg: &TempFile, args: &[&str], env: &[(&str, &str)]) -> (String
         done.stderr
     );
     (done.stdout, done.stderr)
+}
+
+/// `out` written to a file that `check-config` accepts.
+async fn checked(out: &str) -> TempFile {
+    let converted = TempFile::new("migrated", out);
+    let check = run(
+        command(&["check-config", "--config", converted.0.to_str().unwrap()]),
+        BOUND,
+    )
+    .await;
+    assert!(
+        check.status.success(),
+        "check-config refused:\n{}\n{out}",
+        check.stdout + &check.stderr
+    );
+    converted
 }
 
 fn strs(v: &toml::Value) -> Vec<&str> {
@@ -199,17 +215,7 @@ tls_key_file = "{key}"
         "{summary}"
     );
 
-    let converted = TempFile::new("migrated", &out);
-    let check = run(
-        command(&["check-config", "--config", converted.0.to_str().unwrap()]),
-        BOUND,
-    )
-    .await;
-    assert!(
-        check.status.success(),
-        "check-config refused:\n{}\n{out}",
-        check.stdout + &check.stderr
-    );
+    checked(&out).await;
 }
 
 #[tokio::test]
@@ -260,17 +266,7 @@ skip_provider_button = true
     )
     .await;
     assert!(out.contains("client_secret = \"migrate-secret\""), "{out}");
-    let converted = TempFile::new("migrated", &out);
-    let check = run(
-        command(&["check-config", "--config", converted.0.to_str().unwrap()]),
-        BOUND,
-    )
-    .await;
-    assert!(
-        check.status.success(),
-        "check-config refused:\n{}\n{out}",
-        check.stdout + &check.stderr
-    );
+    let converted = checked(&out).await;
     let mut child = command(&["--config", converted.0.to_str().unwrap()])
         .spawn()
         .unwrap();
@@ -281,16 +277,7 @@ skip_provider_button = true
     // example.org is let in; the emails file lets linus in; ada (example.com) is not.
     let grace = Browser::new(port);
     assert_eq!(grace.login_as("/", "1002").await.status(), 200);
-    let echo: Echo = grace
-        .client
-        .get(grace.url("/x"))
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let echo = grace.echo("/x").await;
     assert_eq!(echo.header("x-forwarded-email"), Some("grace@example.org"));
     assert!(
         echo.header("x-forwarded-access-token").is_some(),

@@ -395,6 +395,19 @@ impl Browser {
         self.client.get(url).send().await.expect("request")
     }
 
+    /// What the echo app behind the proxy saw for a signed-in script's GET of `path`.
+    pub async fn echo(&self, path: &str) -> Echo {
+        let response = self
+            .client
+            .get(self.url(path))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+        response.json().await.expect("the echo app's JSON")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}://{}{}", self.scheme, self.proxy, path)
     }
