@@ -26,6 +26,10 @@ RUN mkdir -p src crates/demo/src \
     && rm -rf src
 
 # 2. The real sources. touch: make sure cargo rebuilds the crate over the stub's artefacts.
+#    ROCKETGATE_COMMIT names the commit in rocketgate_build_info
+#    (docker build --build-arg ROCKETGATE_COMMIT=$(git rev-parse --short HEAD) .).
+ARG ROCKETGATE_COMMIT=unknown
+ENV ROCKETGATE_COMMIT=${ROCKETGATE_COMMIT}
 COPY src ./src
 RUN touch src/main.rs src/lib.rs \
     && cargo build --profile dist --locked --no-default-features \

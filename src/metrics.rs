@@ -58,6 +58,17 @@ pub enum LoginOutcome {
 }
 
 impl LoginOutcome {
+    /// Every value, so each series is exported (at 0) from the start.
+    const ALL: [LoginOutcome; 7] = [
+        LoginOutcome::Success,
+        LoginOutcome::Denied,
+        LoginOutcome::Forbidden,
+        LoginOutcome::InvalidState,
+        LoginOutcome::InvalidCode,
+        LoginOutcome::ProviderError,
+        LoginOutcome::StoreUnavailable,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             LoginOutcome::Success => "success",
@@ -80,6 +91,13 @@ pub enum RefreshOutcome {
 }
 
 impl RefreshOutcome {
+    /// Every value, so each series is exported (at 0) from the start.
+    const ALL: [RefreshOutcome; 3] = [
+        RefreshOutcome::Ok,
+        RefreshOutcome::Fatal,
+        RefreshOutcome::Transient,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             RefreshOutcome::Ok => "ok",
@@ -104,6 +122,19 @@ struct OutcomeLabel {
 struct ResultLabel {
     result: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    commit: &'static str,
+}
+
+/// The commit this binary was built from: `ROCKETGATE_COMMIT` in the build's environment
+/// (the Dockerfile and release builds set it), else `unknown`.
+pub const BUILD_COMMIT: &str = match option_env!("ROCKETGATE_COMMIT") {
+    Some(commit) => commit,
+    None => "unknown",
+};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HashLabel {
@@ -156,6 +187,9 @@ pub enum CacheResult {
 }
 
 impl CacheResult {
+    /// Every value, so each series is exported (at 0) from the start.
+    const ALL: [CacheResult; 2] = [CacheResult::Hit, CacheResult::Miss];
+
     fn as_str(self) -> &'static str {
         match self {
             CacheResult::Hit => "hit",
@@ -173,6 +207,13 @@ pub enum BearerOutcome {
 }
 
 impl BearerOutcome {
+    /// Every value, so each series is exported (at 0) from the start.
+    const ALL: [BearerOutcome; 3] = [
+        BearerOutcome::Accepted,
+        BearerOutcome::Invalid,
+        BearerOutcome::Unavailable,
+    ];
+
     fn as_str(self) -> &'static str {
         match self {
             BearerOutcome::Accepted => "accepted",
@@ -190,6 +231,9 @@ pub enum FetchOutcome {
 }
 
 impl FetchOutcome {
+    /// Every value, so each series is exported (at 0) from the start.
+    const ALL: [FetchOutcome; 2] = [FetchOutcome::Ok, FetchOutcome::Failed];
+
     fn as_str(self) -> &'static str {
         match self {
             FetchOutcome::Ok => "ok",
@@ -339,12 +383,53 @@ impl Metrics {
             "Configuration reloads (SIGHUP or a changed file), by result",
             config_reloads.clone(),
         );
-        // Every result from the start, so an alert on refusals sees 0 rather than no data.
+        // Every labelled series with a known label set from the start, so an alert on
+        // refusals or failures sees 0 rather than no data.
         for result in ReloadResult::ALL {
             let _ = config_reloads.get_or_create(&ResultLabel {
                 result: result.as_str(),
             });
         }
+        for outcome in LoginOutcome::ALL {
+            let _ = logins.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for outcome in RefreshOutcome::ALL {
+            let _ = refreshes.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for outcome in BearerOutcome::ALL {
+            let _ = bearer_tokens.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for outcome in FetchOutcome::ALL {
+            let _ = jwks_fetches.get_or_create(&OutcomeLabel {
+                outcome: outcome.as_str(),
+            });
+        }
+        for result in CacheResult::ALL {
+            let _ = assertion_cache.get_or_create(&ResultLabel {
+                result: result.as_str(),
+            });
+            let _ = session_cache.get_or_create(&ResultLabel {
+                result: result.as_str(),
+            });
+        }
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "build_info",
+            "1, labelled with the version and the commit this binary was built from",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+                commit: BUILD_COMMIT,
+            })
+            .set(1);
         let config_info = Family::<HashLabel, Gauge>::default();
         registry.register(
             "config_info",
@@ -535,6 +620,29 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line} missing in\n{text}");
         }
+    }
+
+    #[test]
+    fn every_known_series_is_exported_at_zero_from_the_start() {
+        let text = Metrics::new().encode();
+        for series in [
+            "rocketgate_logins_total{outcome=\"success\"} 0",
+            "rocketgate_logins_total{outcome=\"store_unavailable\"} 0",
+            "rocketgate_refreshes_total{outcome=\"ok\"} 0",
+            "rocketgate_refreshes_total{outcome=\"fatal\"} 0",
+            "rocketgate_refreshes_total{outcome=\"transient\"} 0",
+            "rocketgate_bearer_tokens_total{outcome=\"invalid\"} 0",
+            "rocketgate_jwks_fetches_total{outcome=\"failed\"} 0",
+            "rocketgate_session_cache_lookups_total{result=\"hit\"} 0",
+            "rocketgate_assertion_cache_lookups_total{result=\"miss\"} 0",
+        ] {
+            assert!(text.contains(series), "{series} missing in\n{text}");
+        }
+        let build = format!(
+            "rocketgate_build_info{{version=\"{}\",commit=\"{BUILD_COMMIT}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        assert!(text.contains(&build), "{build} missing in\n{text}");
     }
 
     #[test]
