@@ -234,6 +234,11 @@ impl CookieCodec {
         cookies: &RequestCookies,
         split: bool,
     ) -> Option<Vec<String>> {
+        // Known before sealing: a forward-auth answer for a split session (every request,
+        // while the browser keeps its old cookie) does no encryption it would throw away.
+        if !split && Sealer::sealed_len(plaintext.len()) > CHUNK {
+            return None;
+        }
         let sealed = self.sealer.seal(&self.name, plaintext);
         let mut out = Vec::new();
         let written: Vec<String> = if sealed.len() <= CHUNK {

@@ -30,6 +30,13 @@ impl Sealer {
         Self { keys: keys.into() }
     }
 
+    /// The length of [`Self::seal`]'s output for a plaintext of `len` bytes: base64 of the
+    /// 12-byte nonce, the ciphertext and the 16-byte tag. Lets a caller that may not use a
+    /// value past some size skip the sealing.
+    pub fn sealed_len(len: usize) -> usize {
+        4 * (12 + len + 16).div_ceil(3)
+    }
+
     pub fn seal(&self, name: &str, plaintext: &str) -> String {
         let Some(key) = self.keys.first() else {
             return String::new();
@@ -57,6 +64,19 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sealed_len_predicts_the_sealed_length() {
+        let sealer = Sealer::new(vec![Key::derive_from(&[7; 32])]);
+        for len in [0, 1, 2, 3, 100, 2821, 2822, 3000] {
+            let plaintext = "x".repeat(len);
+            assert_eq!(
+                sealer.seal("_rg", &plaintext).len(),
+                Sealer::sealed_len(len),
+                "{len}"
+            );
+        }
+    }
 
     fn key(byte: u8) -> Key {
         Key::derive_from(&[byte; 32])
