@@ -15,6 +15,7 @@ use crate::refresh::{RefreshPolicy, Refresher};
 use crate::routes::Routes;
 use crate::session::redis::{LinkError, RedisStore};
 use crate::session::{CookieCodec, Sealer, Sessions};
+use crate::trace::Tracer;
 
 /// How long a login may take from `/oauth2/start` to the callback.
 pub const LOGIN_TTL: Duration = Duration::from_secs(600);
@@ -39,6 +40,8 @@ pub struct App {
     pub routes: Routes<Upstream>,
     pub metrics: Arc<Metrics>,
     pub refresher: Arc<Refresher>,
+    /// Trace context for every request; spans to the collector when `[tracing]` has one.
+    pub tracer: Arc<Tracer>,
     pub pages: Pages,
     /// States already used at the callback: a replayed callback is refused even if the
     /// attacker also kept the CSRF cookie. Entries outlive the login window.
@@ -91,6 +94,7 @@ impl App {
             .try_map(|route| pools.to(&route.target, route.preserve_host))?;
         let oauth = Arc::new(OAuthClient::new(&config.provider, config.redirect_uri()));
         let metrics = Arc::new(Metrics::new());
+        let tracer = Tracer::new(&config.tracing, metrics.clone());
         // A refresh is a token call and a profile read, each bounded by the provider timeout.
         let refresh_bound = config.provider.timeout * 2 + Duration::from_secs(5);
         let redis = match config.session.redis() {
@@ -150,6 +154,7 @@ impl App {
             routes,
             metrics,
             refresher,
+            tracer,
             pages: Pages::new(&config.pages),
             used_states: moka::future::Cache::builder()
                 .max_capacity(1_000_000)
@@ -184,6 +189,7 @@ impl App {
             routes,
             metrics: self.metrics.clone(),
             refresher: self.refresher.clone(),
+            tracer: self.tracer.clone(),
             pages: Pages::new(&config.pages),
             used_states: self.used_states.clone(),
             pools: self.pools.clone(),

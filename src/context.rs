@@ -15,6 +15,7 @@ use crate::forwarded::Origin;
 use crate::metrics::RouteKind;
 use crate::proxy::grpc::GrpcKind;
 use crate::session::{RequestCookies, Session};
+use crate::trace::RequestTrace;
 
 /// What the proxy knows about the connection a request came on.
 #[derive(Clone, Copy, Debug)]
@@ -103,6 +104,10 @@ pub struct Context {
     pub route: Option<Arc<str>>,
     /// The rule that refused the user, for the log line.
     pub denied: Option<Denied>,
+    /// Why a 5xx happened (`upstream_error`, `refused`), for the log line and the span.
+    pub reason: Option<(&'static str, Box<str>)>,
+    /// The request's place in its trace.
+    pub trace: RequestTrace,
 }
 
 impl Context {

@@ -90,6 +90,31 @@ impl RequestError {
         }
     }
 
+    /// Why a request failed on our side or a dependency's, for the request line of every
+    /// 5xx: the field (`upstream_error`, `provider_error`, `store_error`, `internal_error`)
+    /// and a short code (never a message, which could hold a detail or a secret).
+    pub fn reason(&self) -> Option<(&'static str, &str)> {
+        match self {
+            RequestError::Provider(e) => Some(("provider_error", e.kind())),
+            RequestError::Proxy(e) => e
+                .upstream_kind()
+                .map(|kind| ("upstream_error", kind.as_str())),
+            RequestError::Refresh(RefreshError::Unavailable(code)) => {
+                Some(("provider_error", code.as_str()))
+            }
+            RequestError::Refresh(RefreshError::StoreUnavailable(link))
+            | RequestError::Store(StoreError::Unavailable(link)) => {
+                Some(("store_error", link.kind()))
+            }
+            RequestError::Store(StoreError::NotRevocable) => Some(("store_error", "not_revocable")),
+            RequestError::Bearer(BearerError::KeysUnavailable(_)) => {
+                Some(("provider_error", "keys_unavailable"))
+            }
+            RequestError::Assertion(_) => Some(("internal_error", "assertion")),
+            _ => None,
+        }
+    }
+
     /// What the user reads: the JSON code, the page title and the message; plain words,
     /// never an internal detail.
     pub fn words(&self) -> (&'static str, &'static str, &'static str) {
@@ -277,7 +302,10 @@ pub(crate) mod tests {
             (ProviderError::Malformed("x".into()).into(), 502),
             (ProviderError::Unreachable("x".into()).into(), 502),
             (ProviderError::MissingUser("/id".into()).into(), 502),
-            (ProxyError::Unreachable("x".into()).into(), 502),
+            (
+                ProxyError::Unreachable(crate::metrics::UpstreamErrorKind::Refused).into(),
+                502,
+            ),
             (ProxyError::Timeout(Duration::from_secs(1)).into(), 504),
             (
                 ProxyError::ClientStalled(Duration::from_secs(1)).into(),
@@ -325,5 +353,20 @@ pub(crate) mod tests {
         for (error, status) in every_error() {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
         }
+    }
+
+    #[test]
+    fn every_server_error_says_why() {
+        for (error, status) in every_error() {
+            if status >= 500 {
+                let (field, value) = error.reason().unwrap_or_else(|| panic!("{error:?}"));
+                assert!(field.ends_with("_error") && !value.is_empty(), "{error:?}");
+            }
+        }
+        let refused: RequestError =
+            ProxyError::Unreachable(crate::metrics::UpstreamErrorKind::Refused).into();
+        assert_eq!(refused.reason(), Some(("upstream_error", "refused")));
+        let slow: RequestError = ProviderError::Timeout(Duration::from_secs(1)).into();
+        assert_eq!(slow.reason(), Some(("provider_error", "timeout")));
     }
 }

@@ -16,6 +16,7 @@ use crate::metrics::RouteKind;
 use crate::refresh::{Freshness, RefreshError};
 use crate::routes::{self, Route};
 use crate::session::{Loaded, RequestCookies, Session, unix_now};
+use crate::trace::{Kind, Span};
 
 /// Which credentials a route accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +95,12 @@ pub fn authorize(
     match policy::check(layers, &member, &groups) {
         Ok(()) => Ok(groups),
         Err(denied) => {
+            let rule = denied.to_string();
+            crate::audit::record(crate::audit::Event::Denied {
+                user: &identity.user,
+                route: cx.route.as_deref(),
+                rule: &rule,
+            });
             cx.denied = Some(denied);
             Err(RequestError::Forbidden)
         }
@@ -103,9 +110,11 @@ pub fn authorize(
 /// The session for this request, refreshed first when its access token expires within
 /// `session.refresh_before`.
 async fn session(app: &App, cx: &mut Context) -> Result<Option<User>, RequestError> {
-    let Some(loaded) = load(app, &cx.cookies).await? else {
+    let span = Span::start("session.open", Kind::Internal);
+    let Some(loaded) = span.run(load(app, &cx.cookies)).await? else {
         return Ok(None);
     };
+    drop(span);
     // A browser whose front proxy dropped a refreshed cookie carries on with the newest
     // tokens, and is sent the cookie again.
     let (current, reseal) = match app.refresher.newest(&loaded.session).await {

@@ -5,10 +5,14 @@
 //! ([`identity`], [`assertion`]), forward ([`proxy`]), respond ([`respond`], the one place
 //! errors become answers), log. `docs/architecture.md` maps the modules.
 #![forbid(unsafe_code)]
+// The refresh task's future (store, token call, profile, each in a trace scope) nests deeper than
+// the default layout query depth.
+#![recursion_limit = "256"]
 
 pub mod access;
 pub mod app;
 pub mod assertion;
+pub mod audit;
 pub mod bearer;
 pub mod body;
 pub mod config;
@@ -35,3 +39,4 @@ pub mod session;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod tls;
+pub mod trace;

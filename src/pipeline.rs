@@ -43,7 +43,7 @@ use crate::session::{RequestCookies, strip_cookies};
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, conn: ConnInfo) -> Response<Body> {
     let (mut cx, req) = accept(&app, req, conn);
     let result = match framing(&req) {
-        Ok(()) => route(&app, &mut cx, req).await,
+        Ok(()) => cx.trace.scope().run(route(&app, &mut cx, req)).await,
         Err(e) => Err(e),
     };
     let response = respond(&app, &mut cx, result);
@@ -64,6 +64,12 @@ fn accept(app: &App, mut req: Request<Incoming>, conn: ConnInfo) -> (Context, Re
         conn.proto,
         &app.config.trusted_proxies,
     );
+    let trusted_peer = !app.config.trusted_proxies.is_empty()
+        && app
+            .config
+            .trusted_proxies
+            .contains(conn.peer.ip().to_canonical());
+    let trace = app.tracer.start_request(req.headers(), trusted_peer, &id);
     let cookies = match kind {
         RouteKind::Proxy | RouteKind::Login | RouteKind::Userinfo | RouteKind::Auth => {
             RequestCookies::from_headers(req.headers())
@@ -90,6 +96,8 @@ fn accept(app: &App, mut req: Request<Incoming>, conn: ConnInfo) -> (Context, Re
         refused: None,
         route: None,
         denied: None,
+        reason: None,
+        trace,
     };
     (cx, req)
 }
@@ -331,7 +339,13 @@ fn respond(
         Ok(response) => response,
         Err(error) => {
             if error.status().is_server_error() {
-                tracing::warn!(%error, request_id = ?cx.id, "request failed");
+                tracing::warn!(%error, "request failed");
+                cx.reason = error.reason().map(|(field, value)| (field, value.into()));
+            }
+            if let RequestError::Proxy(e) = &error
+                && let Some(kind) = e.upstream_kind()
+            {
+                app.metrics.upstream_error(kind);
             }
             cx.refused = Some(error.status());
             let retry = cx.return_path();
@@ -363,7 +377,18 @@ fn respond(
 fn log(app: &App, cx: &Context, response: &Response<Body>) {
     let status = cx.refused.unwrap_or(response.status()).as_u16();
     let elapsed = cx.started.elapsed();
-    app.metrics.request(status, cx.kind, elapsed.as_secs_f64());
+    app.metrics
+        .request(status, &cx.method, cx.kind, elapsed.as_secs_f64());
+    // A 5xx rocketgate did not make itself is the upstream's own answer.
+    let reason = match &cx.reason {
+        Some((field, value)) => Some((*field, &**value)),
+        None if status >= 500 && cx.kind == RouteKind::Proxy => Some(("error_source", "upstream")),
+        None => None,
+    };
+    if cx.trace.is_recording() {
+        finish_server_span(cx, status, reason);
+    }
+    let trace_id = cx.trace.trace_id().hex();
     crate::logging::log_request(&crate::logging::RequestLine {
         method: cx.method.as_str(),
         path: cx.uri.path(),
@@ -374,7 +399,52 @@ fn log(app: &App, cx: &Context, response: &Response<Body>) {
         request_id: cx.id.to_str().unwrap_or("-"),
         route: cx.route.as_deref(),
         denied: cx.denied.as_ref().map(ToString::to_string).as_deref(),
+        reason,
+        trace_id: std::str::from_utf8(&trace_id).ok(),
     });
+}
+
+/// The server span, with OpenTelemetry's HTTP server attributes; never the query (it can
+/// hold an authorization code), a cookie or the user.
+fn finish_server_span(cx: &Context, status: u16, reason: Option<(&'static str, &str)>) {
+    use crate::trace::Value;
+    let mut attributes: Vec<(&'static str, Value)> = vec![
+        (
+            "http.request.method",
+            Value::from(cx.method.as_str().to_owned()),
+        ),
+        ("url.path", Value::from(cx.uri.path().to_owned())),
+        (
+            "url.scheme",
+            Value::from(cx.origin.proto.to_str().unwrap_or("http").to_owned()),
+        ),
+        (
+            "client.address",
+            Value::from(cx.origin.client_ip.to_string()),
+        ),
+        ("http.response.status_code", Value::from(status)),
+        (
+            "rocketgate.request_id",
+            Value::from(cx.id.to_str().unwrap_or("-").to_owned()),
+        ),
+    ];
+    if let Some(host) = cx.origin.host_str() {
+        let host = host.rsplit_once(':').map_or(host, |(name, _)| name);
+        attributes.push(("server.address", Value::from(host.to_owned())));
+    }
+    if let Some(route) = &cx.route {
+        attributes.push(("rocketgate.route", Value::from(route.to_string())));
+    }
+    if let Some(denied) = &cx.denied {
+        attributes.push(("rocketgate.denied", Value::from(denied.to_string())));
+    }
+    let error = (status >= 500).then(|| {
+        let kind = reason.map_or_else(|| status.to_string(), |(_, value)| value.to_owned());
+        attributes.push(("error.type", Value::from(kind.clone())));
+        std::borrow::Cow::Owned(kind)
+    });
+    cx.trace
+        .finish(cx.method.as_str().to_owned(), attributes, error);
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use crate::metrics::{Metrics, RefreshOutcome};
 use crate::oauth::{OAuthClient, ProviderError};
 pub use crate::session::RefreshError;
 use crate::session::{Handle, Session, Sessions};
+use crate::trace::{Kind, Scope, Span, SpanContext};
 
 /// How long a transient failure is remembered before a later request may try again.
 pub const TRANSIENT_BACKOFF: Duration = Duration::from_secs(5);
@@ -50,6 +51,8 @@ struct Flight {
     /// Set by the first request to see the result, which re-inserts the entry so its
     /// lifetime switches from "running" to grace or backoff.
     settled: Arc<AtomicBool>,
+    /// The refresh span of the request that started it, for joiners' span links.
+    origin: Option<SpanContext>,
 }
 
 /// Per-entry lifetimes: long enough to outlive any refresh while it runs, then the rotation
@@ -223,20 +226,40 @@ impl Refresher {
         now: u64,
     ) -> Result<Freshness, RefreshError> {
         let key: [u8; 32] = Sha256::digest(refresh_token.as_bytes()).into();
+        let mut span = Span::start("session.refresh", Kind::Internal);
         let entry = self
             .flights
             .entry(key)
-            .or_insert_with(async { self.launch(session.clone(), handle.clone(), now) })
+            .or_insert_with(async { self.launch(session.clone(), handle.clone(), now, &span) })
             .await;
         let flight = entry.value().clone();
-        if !entry.is_fresh() {
+        let joined = !entry.is_fresh();
+        if joined {
             if flight.result.peek().is_some() {
                 self.metrics.refresh_grace_hit();
             } else {
                 self.metrics.refresh_join();
             }
+            if let Some(origin) = flight.origin {
+                span.link(origin);
+            }
         }
+        span.set("rocketgate.refresh.joined", joined);
         let result = flight.result.clone().await;
+        let outcome = match &result {
+            Ok(_) => RefreshOutcome::Ok,
+            Err(e) if e.is_transient() => RefreshOutcome::Transient,
+            Err(_) => RefreshOutcome::Fatal,
+        };
+        span.set("rocketgate.refresh.outcome", outcome.as_str());
+        crate::audit::record(crate::audit::Event::Refresh {
+            user: &session.identity.user,
+            outcome: outcome.as_str(),
+            joined,
+        });
+        if let Err(e) = &result {
+            span.fail(e.kind());
+        }
         if !flight.settled.swap(true, Ordering::SeqCst) {
             // Restart the entry's clock now that the outcome is known (see FlightExpiry).
             self.flights.insert(key, flight).await;
@@ -251,12 +274,14 @@ impl Refresher {
     }
 
     /// Spawns the refresh and returns a shared handle to its result; never awaits.
-    fn launch(&self, session: Session, handle: Handle, now: u64) -> Flight {
+    fn launch(&self, session: Session, handle: Handle, now: u64, span: &Span) -> Flight {
+        // The token and profile calls are the launching request's refresh span's children.
+        let scope = span.scope();
         let oauth = self.oauth.clone();
         let metrics = self.metrics.clone();
         let refresh_profile = self.refresh_profile;
         let sessions = self.sessions.clone();
-        let task = tokio::spawn(async move {
+        let task = tokio::spawn(Scope::maybe_run(scope, async move {
             let call = |session: Session| async move {
                 let started = Instant::now();
                 let result = refresh(&oauth, session, now, refresh_profile).await;
@@ -273,7 +298,7 @@ impl Refresher {
                 tracing::warn!(%error, "token refresh failed");
             }
             result
-        });
+        }));
         let joined = async move {
             task.await
                 .unwrap_or_else(|_| Err(RefreshError::Unavailable("refresh task failed".into())))
@@ -281,6 +306,7 @@ impl Refresher {
         Flight {
             result: joined.boxed().shared(),
             settled: Arc::new(AtomicBool::new(false)),
+            origin: span.context().filter(|_| span.is_recording()),
         }
     }
 }

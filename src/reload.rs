@@ -162,6 +162,11 @@ impl Reloader {
                     routes = app.routes.iter().count(),
                     "configuration reloaded"
                 );
+                crate::audit::record(crate::audit::Event::ConfigReloaded {
+                    result: "applied",
+                    trigger: trigger.as_str(),
+                    hash: Some(&hash),
+                });
                 for key in &ignored {
                     tracing::warn!(
                         key = %key,
@@ -200,6 +205,11 @@ impl Reloader {
     fn refused(&self, trigger: Trigger, e: &ReloadError) -> Outcome {
         let problems = e.problems();
         self.live.app().metrics.config_reload(ReloadResult::Refused);
+        crate::audit::record(crate::audit::Event::ConfigReloaded {
+            result: "refused",
+            trigger: trigger.as_str(),
+            hash: None,
+        });
         for problem in &problems {
             tracing::error!(key = %problem.key, "configuration reload: {}", problem.message);
         }

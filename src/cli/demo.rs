@@ -313,8 +313,9 @@ pub async fn demo(
     };
     println!();
     println!(
-        "  rocketgate {} demo is running.",
-        env!("CARGO_PKG_VERSION")
+        "  rocketgate {} ({}) demo is running.",
+        env!("CARGO_PKG_VERSION"),
+        rocketgate::metrics::BUILD_COMMIT
     );
     println!();
     if let Some((name, _)) = &user.file {

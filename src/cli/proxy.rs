@@ -32,6 +32,7 @@ pub async fn run_proxy(
     let _log_guard = rocketgate::logging::init(config.log_format);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
+        commit = rocketgate::metrics::BUILD_COMMIT,
         listen = %listener.local_addr().map_or_else(|_| config.listen.to_string(), |a| a.to_string()),
         upstream = %config.upstream.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string),
         routes = config.routes.iter().count(),
@@ -51,6 +52,8 @@ pub async fn run_proxy(
         email_policy_open = config.access.emails.is_open(),
         skip_routes = !config.access.skip_routes.is_empty(),
         tls = config.tls.is_some(),
+        traces = %config.tracing.endpoint.as_ref().map_or_else(|| "off".to_owned(), ToString::to_string),
+        trace_sample_ratio = config.tracing.sample_ratio,
         "rocketgate starting"
     );
     for warning in &config.warnings {
@@ -135,6 +138,11 @@ pub async fn revoke(config: Config, user: &str) -> ExitCode {
     };
     match store.revoke_user(user).await {
         Ok(n) => {
+            rocketgate::audit::record(rocketgate::audit::Event::SessionRevoked {
+                user,
+                by: "cli",
+                sessions: n,
+            });
             println!("revoked {n} session(s) of user {user}");
             ExitCode::SUCCESS
         }

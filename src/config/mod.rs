@@ -17,6 +17,7 @@ pub mod raw;
 pub mod reload;
 mod routes;
 mod schema;
+mod tracing;
 
 pub use schema::OAUTH2_PROXY_NAMES;
 mod server;
@@ -91,6 +92,8 @@ pub struct Config {
     /// Signed identity for the upstream; `None` when `assertion.enabled = false`.
     pub assertion: Option<AssertionSettings>,
     pub admin: AdminSettings,
+    /// `[tracing]`: trace context is always propagated; spans are exported with an endpoint.
+    pub tracing: crate::trace::TracingSettings,
 }
 
 impl Config {

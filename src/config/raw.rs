@@ -33,6 +33,7 @@ pub struct RawConfig {
     pub pages: RawPages,
     pub assertion: RawAssertion,
     pub admin: RawAdmin,
+    pub tracing: RawTracing,
 }
 
 /// One `[[routes]]` entry.
@@ -115,6 +116,15 @@ pub struct RawSession {
     pub redis_prefix: Option<String>,
     pub redis_timeout: Option<String>,
     pub cache_ttl: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawTracing {
+    pub otlp_endpoint: Option<String>,
+    pub sample_ratio: Option<f64>,
+    pub service_name: Option<String>,
+    pub resource_attributes: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Deserialize, Serialize)]

@@ -34,6 +34,7 @@ pub fn keep_restart_only(running: &RawConfig, new: &mut RawConfig) -> Vec<&'stat
     keep!(limits => "limits");
     keep!(tls => "tls");
     keep!(assertion => "assertion");
+    keep!(tracing => "tracing");
     keep!(cookie.expire => "cookie.expire");
     keep!(access.accept_bearer_tokens => "access.accept_bearer_tokens");
     ignored

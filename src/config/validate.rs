@@ -5,6 +5,7 @@ use super::problems::Problems;
 use super::raw::RawConfig;
 use super::{
     Config, ConfigError, access, admin, assertion, cookie, provider, routes, server, session,
+    tracing,
 };
 
 pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
@@ -26,6 +27,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
     let cookie = cookie::validate(&mut p, raw.cookie, public_url.as_ref());
     let session = session::validate(&mut p, &raw.session);
     let admin = admin::validate(&mut p, raw.admin, session.as_ref().map(|s| &s.store));
+    let tracing = tracing::validate(&mut p, &raw.tracing);
     let access = access::validate(
         &mut p,
         raw.access,
@@ -104,6 +106,7 @@ pub(super) fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
             pages,
             assertion,
             admin,
+            tracing,
         }),
         _ => Err(p.into_error()),
     }

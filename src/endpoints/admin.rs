@@ -33,7 +33,11 @@ pub async fn revoke(app: &App, req: &Request<impl Sized>) -> Result<Response<Bod
             "the user query parameter is required",
         ))?;
     let revoked = app.sessions.revoke_user(&user).await?;
-    tracing::info!(%user, revoked, "sessions revoked through the admin endpoint");
+    crate::audit::record(crate::audit::Event::SessionRevoked {
+        user: &user,
+        by: "admin_endpoint",
+        sessions: revoked,
+    });
     Ok(crate::pages::json(
         &serde_json::json!({ "user": user, "revoked": revoked }),
     ))

@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 
 use super::{query, redirect, start_link};
 use crate::app::{App, LOGIN_TTL};
+use crate::audit;
 use crate::body::Body;
 use crate::context::{Account, Context, Format, return_path};
 use crate::error::RequestError;
@@ -208,7 +209,7 @@ pub async fn callback(
 
     if let Some(error) = q.get("error") {
         tracing::info!(provider_error = %sanitize(error), "sign-in not granted at Rocketpunch");
-        app.metrics.login(LoginOutcome::Denied);
+        login_ended(app, LoginOutcome::Denied, None);
         let rd = verify_state(app, &cx.cookies, state, now)
             .map(|l| l.rd)
             .unwrap_or_else(|_| "/".into());
@@ -221,13 +222,13 @@ pub async fn callback(
         .into());
     }
     let Some(code) = q.get("code").filter(|c| !c.is_empty()) else {
-        app.metrics.login(LoginOutcome::InvalidState);
+        login_ended(app, LoginOutcome::InvalidState, None);
         return Err(LoginError::MissingCode.into());
     };
     let login = match verify_state(app, &cx.cookies, state, now) {
         Ok(login) => login,
         Err(e) => {
-            app.metrics.login(LoginOutcome::InvalidState);
+            login_ended(app, LoginOutcome::InvalidState, None);
             return Err(e.into());
         }
     };
@@ -238,7 +239,7 @@ pub async fn callback(
         .await
         .is_fresh()
     {
-        app.metrics.login(LoginOutcome::InvalidState);
+        login_ended(app, LoginOutcome::InvalidState, None);
         return Err(LoginError::InvalidState.into());
     }
 
@@ -254,7 +255,7 @@ pub async fn callback(
         Ok(found) => found,
         Err(ProviderError::Rejected { code, .. }) if code == "invalid_grant" => {
             tracing::info!("Rocketpunch refused the authorization code (expired or reused)");
-            app.metrics.login(LoginOutcome::InvalidCode);
+            login_ended(app, LoginOutcome::InvalidCode, None);
             return Err(LoginError::CodeRejected {
                 retry: start_link(&login.rd),
             }
@@ -262,23 +263,21 @@ pub async fn callback(
         }
         Err(e) => {
             tracing::warn!(provider_error = e.code(), error = %e, "sign-in failed at Rocketpunch");
-            app.metrics.login(LoginOutcome::ProviderError);
+            login_ended(app, LoginOutcome::ProviderError, None);
             return Err(e.into());
         }
     };
     if !app.config.access.emails.allows(identity.email.as_deref()) {
-        tracing::info!(user = %identity.user, "signed in but not allowed");
-        app.metrics.login(LoginOutcome::Forbidden);
+        login_ended(app, LoginOutcome::Forbidden, Some(&identity.user));
         return Err(RequestError::Forbidden);
     }
-    tracing::info!(user = %identity.user, request_id = ?cx.id, "signed in");
-    app.metrics.login(LoginOutcome::Success);
+    login_ended(app, LoginOutcome::Success, Some(&identity.user));
     let session = Session::signed_in(identity, tokens, now);
     let set = match app.sessions.create(&session, &cx.cookies).await {
         Ok(set) => set,
         Err(e) => {
             tracing::warn!(error = %e, "sign-in could not be stored");
-            app.metrics.login(LoginOutcome::StoreUnavailable);
+            login_ended(app, LoginOutcome::StoreUnavailable, None);
             return Err(e.into());
         }
     };
@@ -293,6 +292,15 @@ pub async fn callback(
     } else {
         redirect(&login.rd)
     })
+}
+
+/// Counts a sign-in's outcome and records it in the audit trail.
+fn login_ended(app: &App, outcome: LoginOutcome, user: Option<&str>) {
+    app.metrics.login(outcome);
+    audit::record(audit::Event::SignIn {
+        user,
+        outcome: outcome.as_str(),
+    });
 }
 
 /// Provider-sent text reduced to something safe to log.

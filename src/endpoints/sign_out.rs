@@ -39,14 +39,18 @@ pub async fn sign_out(
         );
         return Ok(app.pages.sign_out(&action, account.as_deref()));
     }
+    let loaded = crate::gate::load(app, &cx.cookies).await.ok().flatten();
     // Cookie sessions only: the newest tokens of a Redis session live in Redis, which the
     // delete below removes.
-    if app.sessions.refresh_rewrites_cookie()
-        && let Ok(Some(loaded)) = crate::gate::load(app, &cx.cookies).await
+    if let Some(loaded) = &loaded
+        && app.sessions.refresh_rewrites_cookie()
     {
         app.refresher.forget(&loaded.session).await;
     }
     let clear = app.sessions.delete(&cx.cookies).await?;
+    crate::audit::record(crate::audit::Event::SignOut {
+        user: loaded.as_ref().map(|l| l.session.identity.user.as_str()),
+    });
     cx.set(clear);
     Ok(redirect(&rd))
 }

@@ -20,6 +20,7 @@ pub enum LogFormat {
     Json,
 }
 
+mod ids;
 mod request;
 
 pub use request::{RequestLine, log_request};
@@ -121,8 +122,20 @@ pub fn init(format: LogFormat) -> Option<LogGuard> {
         .with_ansi(ansi)
         .with_writer(BatchWriter(buffer.clone()));
     let installed = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .event_format(ids::WithIds {
+                inner: tracing_subscriber::fmt::format().json().flatten_event(true),
+                format,
+            })
+            .try_init(),
+        LogFormat::Text => builder
+            .event_format(ids::WithIds {
+                inner: tracing_subscriber::fmt::format(),
+                format,
+            })
+            .try_init(),
     };
     installed.ok()?;
     if !ansi {

@@ -41,6 +41,10 @@ pub struct RequestLine<'a> {
     pub route: Option<&'a str>,
     /// The rule that refused the user (`routes[2].allowed_groups`), on a 403 only.
     pub denied: Option<&'a str>,
+    /// Why a 5xx happened: the field and its value (`upstream_error=refused`).
+    pub reason: Option<(&'static str, &'a str)>,
+    /// The request's trace id (32 hex digits).
+    pub trace_id: Option<&'a str>,
 }
 
 impl RequestLine<'_> {
@@ -75,19 +79,36 @@ pub fn log_request(line: &RequestLine<'_>) {
 /// embedder's subscriber, a terminal with colours), and the shape `format_line` copies.
 fn emit_event(line: &RequestLine<'_>) {
     let route = line.route.unwrap_or("-");
-    // `None` fields are left out of the event, so `denied=` appears on refusals only.
-    tracing::info!(
-        target: "rocketgate::request",
-        method = %line.method,
-        path = %line.path,
-        status = line.status,
-        latency_ms = line.latency_ms(),
-        client = %line.client,
-        user = %line.user(),
-        request_id = %line.request_id,
-        route = %route,
-        denied = line.denied.map(tracing::field::display),
-    );
+    let trace_id = line.trace_id.unwrap_or("-");
+    // `None` fields are left out of the event, so `denied=` appears on refusals only. A
+    // reason's field name is one of a few, each its own call (names are static in tracing).
+    macro_rules! event {
+        ($($reason:ident = $value:expr)?) => {
+            tracing::info!(
+                target: "rocketgate::request",
+                method = %line.method,
+                path = %line.path,
+                status = line.status,
+                latency_ms = line.latency_ms(),
+                client = %line.client,
+                user = %line.user(),
+                request_id = %line.request_id,
+                trace_id = %trace_id,
+                route = %route,
+                denied = line.denied.map(tracing::field::display),
+                $($reason = %$value,)?
+                "request"
+            )
+        };
+    }
+    match line.reason {
+        None => event!(),
+        Some(("upstream_error", v)) => event!(upstream_error = v),
+        Some(("provider_error", v)) => event!(provider_error = v),
+        Some(("store_error", v)) => event!(store_error = v),
+        Some(("internal_error", v)) => event!(internal_error = v),
+        Some((_, v)) => event!(error_source = v),
+    }
 }
 
 thread_local! {
@@ -102,7 +123,7 @@ fn format_line(out: &mut String, line: &RequestLine<'_>, format: LogFormat, now:
             timestamp(out, now);
             let _ = write!(
                 out,
-                "  INFO rocketgate::request: method={} path={} status={} latency_ms={:?} client={} user=",
+                "  INFO rocketgate::request: request method={} path={} status={} latency_ms={:?} client={} user=",
                 line.method,
                 line.path,
                 line.status,
@@ -112,17 +133,25 @@ fn format_line(out: &mut String, line: &RequestLine<'_>, format: LogFormat, now:
             text_value(out, line.user());
             out.push_str(" request_id=");
             text_value(out, line.request_id);
+            out.push_str(" trace_id=");
+            text_value(out, line.trace_id.unwrap_or("-"));
             out.push_str(" route=");
             text_value(out, line.route.unwrap_or("-"));
             if let Some(denied) = line.denied {
                 out.push_str(" denied=");
                 text_value(out, denied);
             }
+            if let Some((field, value)) = line.reason {
+                out.push(' ');
+                out.push_str(reason_field(field));
+                out.push('=');
+                text_value(out, value);
+            }
         }
         LogFormat::Json => {
             out.push_str("{\"timestamp\":\"");
             timestamp(out, now);
-            out.push_str("\",\"level\":\"INFO\",\"method\":");
+            out.push_str("\",\"level\":\"INFO\",\"message\":\"request\",\"method\":");
             json_string(out, line.method);
             out.push_str(",\"path\":");
             json_string(out, line.path);
@@ -136,16 +165,32 @@ fn format_line(out: &mut String, line: &RequestLine<'_>, format: LogFormat, now:
             json_string(out, line.user());
             out.push_str(",\"request_id\":");
             json_string(out, line.request_id);
+            out.push_str(",\"trace_id\":");
+            json_string(out, line.trace_id.unwrap_or("-"));
             out.push_str(",\"route\":");
             json_string(out, line.route.unwrap_or("-"));
             if let Some(denied) = line.denied {
                 out.push_str(",\"denied\":");
                 json_string(out, denied);
             }
+            if let Some((field, value)) = line.reason {
+                out.push_str(",\"");
+                out.push_str(reason_field(field));
+                out.push_str("\":");
+                json_string(out, value);
+            }
             out.push_str(",\"target\":\"rocketgate::request\"}");
         }
     }
     out.push('\n');
+}
+
+/// The reason's field name as the event spells it (see `emit_event`).
+fn reason_field(field: &str) -> &str {
+    match field {
+        "upstream_error" | "provider_error" | "store_error" | "internal_error" => field,
+        _ => "error_source",
+    }
 }
 
 /// A value as the text format shows it: bare when it is a plain token, otherwise quoted and
@@ -267,6 +312,8 @@ mod tests {
             request_id: "1461edbdd1434c769b81f6e31a88bd82",
             route: Some("routes[0]"),
             denied: None,
+            reason: None,
+            trace_id: Some("4bf92f3577b34da6a3ce929d0e0e4736"),
         }
     }
 
@@ -281,6 +328,22 @@ mod tests {
                     route: None,
                     denied: Some("routes[1].allowed_groups"),
                     ..sample(Some("1001"), Duration::from_micros(9))
+                },
+                RequestLine {
+                    status: 502,
+                    reason: Some(("upstream_error", "refused")),
+                    ..sample(None, Duration::from_micros(900))
+                },
+                RequestLine {
+                    status: 503,
+                    reason: Some(("provider_error", "timeout")),
+                    trace_id: None,
+                    ..sample(None, Duration::from_micros(900))
+                },
+                RequestLine {
+                    status: 500,
+                    reason: Some(("error_source", "upstream")),
+                    ..sample(None, Duration::from_micros(900))
                 },
             ] {
                 let mut ours = String::new();

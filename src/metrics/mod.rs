@@ -3,12 +3,18 @@
 
 use std::sync::OnceLock;
 
+use http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+mod process;
+mod requests;
+
+use requests::Requests;
 
 /// Which part of rocketgate answered a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +75,7 @@ impl LoginOutcome {
         LoginOutcome::StoreUnavailable,
     ];
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             LoginOutcome::Success => "success",
             LoginOutcome::Denied => "denied",
@@ -98,19 +104,13 @@ impl RefreshOutcome {
         RefreshOutcome::Transient,
     ];
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RefreshOutcome::Ok => "ok",
             RefreshOutcome::Fatal => "fatal",
             RefreshOutcome::Transient => "transient",
         }
     }
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    class: &'static str,
-    route: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -161,22 +161,52 @@ impl ReloadResult {
     }
 }
 
-const STATUS_CLASSES: usize = 5;
 const ROUTE_KINDS: usize = 9;
 const _: () = assert!(
     RouteKind::Other as usize + 1 == ROUTE_KINDS,
     "RouteKind::Other is last"
 );
 
-/// The status class label and its index in [`Metrics::request_counters`].
-fn status_class(status: u16) -> (&'static str, usize) {
-    match status {
-        100..=199 => ("1xx", 0),
-        200..=299 => ("2xx", 1),
-        300..=399 => ("3xx", 2),
-        400..=499 => ("4xx", 3),
-        _ => ("5xx", 4),
+/// Why a request could not reach its upstream, as `rocketgate_upstream_errors_total` and
+/// the request line's `upstream_error=` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// No connection could be made: refused, unresolvable, unreachable.
+    Refused,
+    /// The connection was reset or closed before the response head.
+    Reset,
+    /// No response head within `upstream_timeout` (or the connect timeout).
+    Timeout,
+    /// The TLS handshake failed (certificate, protocol version, ALPN).
+    Tls,
+    /// The upstream broke HTTP (an unparsable response head, an HTTP/2 protocol error).
+    Protocol,
+}
+
+impl UpstreamErrorKind {
+    /// Every value, so each series is exported (at 0) from the start.
+    pub const ALL: [UpstreamErrorKind; 5] = [
+        UpstreamErrorKind::Refused,
+        UpstreamErrorKind::Reset,
+        UpstreamErrorKind::Timeout,
+        UpstreamErrorKind::Tls,
+        UpstreamErrorKind::Protocol,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpstreamErrorKind::Refused => "refused",
+            UpstreamErrorKind::Reset => "reset",
+            UpstreamErrorKind::Timeout => "timeout",
+            UpstreamErrorKind::Tls => "tls",
+            UpstreamErrorKind::Protocol => "protocol",
+        }
     }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
 }
 
 /// Whether a signed upstream assertion came from the cache.
@@ -244,12 +274,12 @@ impl FetchOutcome {
 
 pub struct Metrics {
     registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    /// Handles into `requests` and `session_cache`, taken on first use: counting a request
-    /// is then one atomic add, not a locked, SipHashed family look-up. A series
-    /// still appears in the exposition only once it has been counted.
-    request_counters: [[OnceLock<Counter>; ROUTE_KINDS]; STATUS_CLASSES],
+    requests: Requests,
+    /// Handles into `session_cache`, taken on first use: counting is then one atomic add,
+    /// not a locked, SipHashed family look-up.
     session_cache_counters: [OnceLock<Counter>; 2],
+    upstream_errors: Family<KindLabel, Counter>,
+    trace_spans_dropped: Counter,
     latency: Histogram,
     upstream_latency: Histogram,
     logins: Family<OutcomeLabel, Counter>,
@@ -283,12 +313,33 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("rocketgate");
-        let requests = Family::<RequestLabels, Counter>::default();
+        // The process_* metrics keep the names every Prometheus client gives them; all of
+        // rocketgate's own are prefixed.
+        let mut root = Registry::default();
+        root.register_collector(Box::new(process::ProcessCollector));
+        let registry = root.sub_registry_with_prefix("rocketgate");
+        let requests = Requests::new();
         registry.register(
             "requests",
-            "Requests answered, by status class and route kind",
-            requests.clone(),
+            "Requests answered, by status class, status code, method and route kind",
+            requests.family(),
+        );
+        let upstream_errors = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "upstream_errors",
+            "Requests that could not reach their upstream, by kind",
+            upstream_errors.clone(),
+        );
+        for kind in UpstreamErrorKind::ALL {
+            let _ = upstream_errors.get_or_create(&KindLabel {
+                kind: kind.as_str(),
+            });
+        }
+        let trace_spans_dropped = Counter::default();
+        registry.register(
+            "trace_spans_dropped",
+            "Trace spans dropped because the export queue was full or the collector failed",
+            trace_spans_dropped.clone(),
         );
         let latency = Histogram::new(LATENCY_BUCKETS);
         registry.register(
@@ -437,11 +488,12 @@ impl Metrics {
             config_info.clone(),
         );
         Self {
-            registry,
+            registry: root,
+            upstream_errors,
+            trace_spans_dropped,
             config_reloads,
             config_info,
             config_hash: std::sync::Mutex::new(None),
-            request_counters: Default::default(),
             session_cache_counters: Default::default(),
             assertion_cache,
             bearer_tokens,
@@ -462,19 +514,21 @@ impl Metrics {
         }
     }
 
-    pub fn request(&self, status: u16, route: RouteKind, seconds: f64) {
-        let (class, at) = status_class(status);
-        self.request_counters[at][route.index()]
-            .get_or_init(|| {
-                self.requests
-                    .get_or_create(&RequestLabels {
-                        class,
-                        route: route.as_str(),
-                    })
-                    .clone()
+    pub fn request(&self, status: u16, method: &Method, route: RouteKind, seconds: f64) {
+        self.requests.count(status, method, route);
+        self.latency.observe(seconds);
+    }
+
+    pub fn upstream_error(&self, kind: UpstreamErrorKind) {
+        self.upstream_errors
+            .get_or_create(&KindLabel {
+                kind: kind.as_str(),
             })
             .inc();
-        self.latency.observe(seconds);
+    }
+
+    pub fn trace_spans_dropped(&self, spans: u64) {
+        self.trace_spans_dropped.inc_by(spans);
     }
 
     pub fn upstream(&self, seconds: f64) {
@@ -601,17 +655,19 @@ mod tests {
     #[test]
     fn exposes_counters_by_label() {
         let m = Metrics::new();
-        m.request(200, RouteKind::Proxy, 0.001);
-        m.request(204, RouteKind::Proxy, 0.002);
-        m.request(502, RouteKind::Proxy, 0.002);
+        m.request(200, &Method::GET, RouteKind::Proxy, 0.001);
+        m.request(200, &Method::GET, RouteKind::Proxy, 0.002);
+        m.request(502, &Method::POST, RouteKind::Proxy, 0.002);
+        m.upstream_error(UpstreamErrorKind::Refused);
         m.login(LoginOutcome::Denied);
         m.refresh(RefreshOutcome::Transient, 0.1);
         m.session_cache(true);
         m.connection_opened();
         let text = m.encode();
         for line in [
-            "rocketgate_requests_total{class=\"2xx\",route=\"proxy\"} 2",
-            "rocketgate_requests_total{class=\"5xx\",route=\"proxy\"} 1",
+            "rocketgate_requests_total{class=\"2xx\",code=\"200\",method=\"GET\",route=\"proxy\"} 2",
+            "rocketgate_requests_total{class=\"5xx\",code=\"502\",method=\"POST\",route=\"proxy\"} 1",
+            "rocketgate_upstream_errors_total{kind=\"refused\"} 1",
             "rocketgate_logins_total{outcome=\"denied\"} 1",
             "rocketgate_refreshes_total{outcome=\"transient\"} 1",
             "rocketgate_session_cache_lookups_total{result=\"hit\"} 1",
@@ -635,6 +691,12 @@ mod tests {
             "rocketgate_jwks_fetches_total{outcome=\"failed\"} 0",
             "rocketgate_session_cache_lookups_total{result=\"hit\"} 0",
             "rocketgate_assertion_cache_lookups_total{result=\"miss\"} 0",
+            "rocketgate_upstream_errors_total{kind=\"refused\"} 0",
+            "rocketgate_upstream_errors_total{kind=\"reset\"} 0",
+            "rocketgate_upstream_errors_total{kind=\"timeout\"} 0",
+            "rocketgate_upstream_errors_total{kind=\"tls\"} 0",
+            "rocketgate_upstream_errors_total{kind=\"protocol\"} 0",
+            "rocketgate_trace_spans_dropped_total 0",
         ] {
             assert!(text.contains(series), "{series} missing in\n{text}");
         }

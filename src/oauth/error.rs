@@ -34,6 +34,19 @@ impl ProviderError {
         )
     }
 
+    /// What went wrong, from a closed set, for the request line's `provider_error=`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::Unreachable(_) => "unreachable",
+            ProviderError::Timeout(_) => "timeout",
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Rejected { .. } => "rejected",
+            ProviderError::Unavailable { .. } => "unavailable",
+            ProviderError::Malformed(_) => "malformed",
+            ProviderError::MissingUser(_) => "missing_user",
+        }
+    }
+
     /// The provider's own error code, for logs (never a token).
     pub fn code(&self) -> &str {
         match self {

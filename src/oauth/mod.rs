@@ -25,6 +25,7 @@ pub use error::ProviderError;
 pub use state::{LoginError, LoginState, code_challenge, csrf_cookie_name, random_token};
 
 use crate::session::{Identity, Tokens};
+use crate::trace::{Kind, Span};
 pub use settings::{ClaimPointers, ProviderSettings};
 
 /// Answers from Rocketpunch are small; anything larger is not a real answer.
@@ -133,7 +134,7 @@ impl OAuthClient {
             .header(header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
             .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-        let profile = self.call(request).await?;
+        let profile = self.call(request, "profile").await?;
         identity(&profile, &self.provider.claims)
     }
 
@@ -146,7 +147,7 @@ impl OAuthClient {
             .header(header::ACCEPT, "application/json")
             .body(Full::new(Bytes::new()))
             .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-        self.call(request).await
+        self.call(request, "keys").await
     }
 
     async fn token_call(
@@ -162,7 +163,7 @@ impl OAuthClient {
             .header(header::ACCEPT, "application/json")
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| ProviderError::Malformed(e.to_string()))?;
-        let body = self.call(request).await?;
+        let body = self.call(request, "token").await?;
         let answer: TokenResponse = serde_json::from_value(body)
             .map_err(|_| ProviderError::Malformed("token response without access_token".into()))?;
         if answer.access_token.is_empty() {
@@ -183,8 +184,47 @@ impl OAuthClient {
         })
     }
 
-    /// Sends `request` within the provider timeout and classifies the answer.
-    async fn call(&self, request: Request<Full<Bytes>>) -> Result<Value, ProviderError> {
+    /// Sends `request` within the provider timeout and classifies the answer, in a client
+    /// span named for the method with `rocketgate.provider.call` saying which call it was.
+    async fn call(
+        &self,
+        mut request: Request<Full<Bytes>>,
+        what: &'static str,
+    ) -> Result<Value, ProviderError> {
+        let mut span = Span::start(request.method().as_str(), Kind::Client);
+        if span.is_recording() {
+            span.set("rocketgate.provider.call", what);
+            span.set("http.request.method", request.method().as_str().to_owned());
+            let uri = request.uri();
+            span.set(
+                "url.full",
+                format!(
+                    "{}://{}{}",
+                    uri.scheme_str().unwrap_or("https"),
+                    uri.authority().map_or("", |a| a.as_str()),
+                    uri.path()
+                ),
+            );
+            if let Some(host) = uri.host() {
+                span.set("server.address", host.to_owned());
+            }
+        }
+        crate::trace::propagate(request.headers_mut(), &span);
+        let result = self.send(request).await;
+        match &result {
+            Ok(_) => {}
+            Err(
+                ProviderError::Rejected { status, .. } | ProviderError::Unavailable { status, .. },
+            ) => {
+                span.set("http.response.status_code", *status);
+                span.fail(status.to_string());
+            }
+            Err(e) => span.fail(e.kind()),
+        }
+        result
+    }
+
+    async fn send(&self, request: Request<Full<Bytes>>) -> Result<Value, ProviderError> {
         let timeout = self.provider.timeout;
         let exchange = async {
             let response = self.http.request(request).await.map_err(|e| {

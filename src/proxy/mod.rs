@@ -23,7 +23,9 @@ use url::Url;
 
 use crate::body::{self as bodies, Body, BoxError};
 use crate::forwarded::Origin;
+use crate::metrics::UpstreamErrorKind;
 use crate::tls::CaBundle;
+use crate::trace::{Kind, Span};
 use body::{BODY_BROKEN, BODY_OK, BODY_STALLED, SentSignal};
 use grpc::GrpcKind;
 use hop::remove_hop_by_hop;
@@ -32,8 +34,8 @@ use tunnel::{requested_upgrade, tunnel};
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    #[error("upstream unreachable: {0}")]
-    Unreachable(String),
+    #[error("upstream unreachable ({})", .0.as_str())]
+    Unreachable(UpstreamErrorKind),
     #[error("upstream did not answer within {0:?}")]
     Timeout(Duration),
     #[error("request cannot be forwarded: {0}")]
@@ -54,11 +56,67 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 fn unreachable(e: &hyper_util::client::legacy::Error) -> ProxyError {
-    ProxyError::Unreachable(if e.is_connect() {
-        "connection failed".into()
+    ProxyError::Unreachable(error_kind(e))
+}
+
+impl ProxyError {
+    /// What the metrics and the request line call this failure, when it is the upstream's.
+    pub fn upstream_kind(&self) -> Option<UpstreamErrorKind> {
+        match self {
+            ProxyError::Unreachable(kind) => Some(*kind),
+            ProxyError::Timeout(_) => Some(UpstreamErrorKind::Timeout),
+            _ => None,
+        }
+    }
+}
+
+/// Names a failed exchange by the first cause in its chain that says what happened.
+fn error_kind(e: &hyper_util::client::legacy::Error) -> UpstreamErrorKind {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.is::<rustls::Error>() {
+            return UpstreamErrorKind::Tls;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind as Io;
+            match io.kind() {
+                Io::ConnectionReset
+                | Io::ConnectionAborted
+                | Io::BrokenPipe
+                | Io::UnexpectedEof => {
+                    return UpstreamErrorKind::Reset;
+                }
+                Io::TimedOut => return UpstreamErrorKind::Timeout,
+                Io::ConnectionRefused => return UpstreamErrorKind::Refused,
+                // hyper-rustls reports a failed handshake as an io::Error around rustls's.
+                _ if io
+                    .get_ref()
+                    .is_some_and(|inner| inner.is::<rustls::Error>()) =>
+                {
+                    return UpstreamErrorKind::Tls;
+                }
+                _ => {}
+            }
+        }
+        if let Some(http) = cause.downcast_ref::<hyper::Error>() {
+            if http.is_parse() || http.is_parse_status() || http.is_user() {
+                return UpstreamErrorKind::Protocol;
+            }
+            if http.is_timeout() {
+                return UpstreamErrorKind::Timeout;
+            }
+            if http.is_incomplete_message() || http.is_closed() || http.is_canceled() {
+                return UpstreamErrorKind::Reset;
+            }
+        }
+        source = cause.source();
+    }
+    if e.is_connect() {
+        UpstreamErrorKind::Refused
     } else {
-        "connection closed before a response".into()
-    })
+        // An HTTP/2 stream or connection error (RST_STREAM, GOAWAY with an error).
+        UpstreamErrorKind::Protocol
+    }
 }
 
 /// How the upstream is spoken to, from its URL's scheme.
@@ -263,8 +321,57 @@ impl Upstream {
     /// the wait when it is shorter than `upstream_timeout`.
     pub async fn forward<B>(
         &self,
+        req: Request<B>,
+        origin: &Origin,
+    ) -> Result<Response<Body>, ProxyError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut span = Span::start(req.method().as_str(), Kind::Client);
+        if span.is_recording() {
+            span.set("http.request.method", req.method().as_str().to_owned());
+            span.set("server.address", self.authority.host().to_owned());
+            if let Some(port) = self.authority.port_u16() {
+                span.set("server.port", i64::from(port));
+            }
+            span.set(
+                "url.full",
+                format!(
+                    "{}://{}{}{}",
+                    if self.protocol == Protocol::Https {
+                        "https"
+                    } else {
+                        "http"
+                    },
+                    self.authority,
+                    self.prefix.trim_end_matches('/'),
+                    req.uri().path()
+                ),
+            );
+        }
+        let result = self.exchange(req, origin, &span).await;
+        match &result {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                span.set("http.response.status_code", status);
+                if status >= 500 {
+                    span.fail(status.to_string());
+                }
+            }
+            Err(e) => span.fail(
+                e.upstream_kind()
+                    .map_or("client", UpstreamErrorKind::as_str),
+            ),
+        }
+        result
+    }
+
+    async fn exchange<B>(
+        &self,
         mut req: Request<B>,
         origin: &Origin,
+        span: &Span,
     ) -> Result<Response<Body>, ProxyError>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Sync + 'static,
@@ -331,6 +438,7 @@ impl Upstream {
         if let Ok(chain) = HeaderValue::from_str(&origin.forwarded_for) {
             parts.headers.insert(X_FORWARDED_FOR.clone(), chain);
         }
+        crate::trace::propagate(&mut parts.headers, span);
         parts
             .headers
             .insert(X_REAL_IP.clone(), origin.real_ip.clone());

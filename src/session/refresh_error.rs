@@ -24,6 +24,16 @@ pub enum RefreshError {
 }
 
 impl RefreshError {
+    /// What went wrong, from a closed set, for spans and audit events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RefreshError::Ended(_) => "ended",
+            RefreshError::Unavailable(_) => "provider_unavailable",
+            RefreshError::StoreUnavailable(_) => "store_unavailable",
+            RefreshError::SignedOut => "signed_out",
+        }
+    }
+
     /// Whether the session survives this failure and the refresh should be tried again.
     pub fn is_transient(&self) -> bool {
         matches!(

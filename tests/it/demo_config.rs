@@ -33,7 +33,7 @@ async fn the_demo_runs_with_a_users_allow_list_and_environment() {
     wait_until_ready(&mut child, &plain_client(), proxy).await;
     let banner = out.wait_for("Press Ctrl-C", Duration::from_secs(10)).await;
     for needle in [
-        format!("rocketgate {} demo is running", env!("CARGO_PKG_VERSION")),
+        format!("rocketgate {} (", env!("CARGO_PKG_VERSION")),
         format!("configuration      {}", file.0.display()),
         "kept the demo's    ROCKETGATE_PUBLIC_URL, cookie.secure, listen, public_url".to_owned(),
         "who may pass       email domains example.org".to_owned(),

@@ -457,13 +457,13 @@ async fn refusals_are_grpc_statuses_never_pages_or_redirects() {
     let count = |class: &str| {
         metrics
             .lines()
-            .find(|l| {
+            .filter(|l| {
                 l.starts_with("rocketgate_requests_total{")
                     && l.contains(&format!("class=\"{class}\""))
                     && l.contains("route=\"proxy\"")
             })
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or(0.0)
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
     };
     assert_eq!(count("4xx"), 3.0, "{metrics}");
     assert_eq!(count("5xx"), 2.0, "{metrics}");

@@ -106,7 +106,10 @@ async fn trace_logs_carry_no_secret(redis: Option<&RedisServer>) {
         .unwrap();
     assert!(status.success());
     let logs = format!("{}{}", stdout.await.unwrap(), stderr.await.unwrap());
-    assert!(logs.contains("signed in"), "logs were captured:\n{logs}");
+    assert!(
+        logs.contains("event=\"sign_in\""),
+        "logs were captured:\n{logs}"
+    );
     assert!(
         logs.contains("TRACE") || logs.contains("DEBUG"),
         "trace level was on"

@@ -11,6 +11,18 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} missing in\n{text}"))
 }
 
+/// `rocketgate_requests_total` over every code and method of one class and route.
+fn requests(text: &str, class: &str, route: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.starts_with("rocketgate_requests_total{")
+                && l.contains(&format!("class=\"{class}\""))
+                && l.contains(&format!("route=\"{route}\""))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 #[tokio::test]
 async fn request_ids_are_kept_when_sane_made_otherwise_and_passed_upstream() {
     let stack = Stack::start().await;
@@ -64,18 +76,16 @@ async fn metrics_count_routes_sessions_upstream_and_connections() {
         assert_eq!(r.status(), 200);
     }
     let text = stack.metrics().await;
-    assert!(
+    assert!(requests(&text, "2xx", "proxy") >= 4.0, "{text}");
+    assert_eq!(
         metric(
             &text,
-            "rocketgate_requests_total{class=\"2xx\",route=\"proxy\"}"
-        ) >= 4.0
+            "rocketgate_requests_total{class=\"2xx\",code=\"200\",method=\"GET\",route=\"proxy\"}"
+        ),
+        requests(&text, "2xx", "proxy"),
+        "by code and method"
     );
-    let redirects = |route: &str| {
-        metric(
-            &text,
-            &format!("rocketgate_requests_total{{class=\"3xx\",route=\"{route}\"}}"),
-        )
-    };
+    let redirects = |route: &str| requests(&text, "3xx", route);
     assert_eq!(redirects("proxy"), 1.0, "the redirect to sign in");
     assert_eq!(redirects("login"), 1.0, "the callback");
     assert_eq!(

@@ -709,7 +709,9 @@ async fn health_needs_no_session_but_probe_user_agents_get_no_bypass() {
     let text = metrics.text().await.unwrap();
     assert!(text.contains("rocketgate_requests_total"), "{text}");
     assert!(
-        text.contains("rocketgate_requests_total{class=\"4xx\",route=\"proxy\"}"),
+        text.contains(
+            "rocketgate_requests_total{class=\"4xx\",code=\"401\",method=\"GET\",route=\"proxy\"}"
+        ),
         "{text}"
     );
     assert!(

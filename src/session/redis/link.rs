@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use crate::trace::{Kind, Span};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
@@ -25,6 +26,29 @@ pub enum LinkError {
     Failed(String),
     #[error("Redis settings refused: {0}")]
     Settings(String),
+}
+
+/// A command's name (`GET`, `SET`), for its span: the first argument when it is a plain
+/// word, else `COMMAND`.
+fn command_name(cmd: &Cmd) -> &str {
+    match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => std::str::from_utf8(name)
+            .ok()
+            .filter(|n| n.len() <= 16 && n.bytes().all(|b| b.is_ascii_alphabetic()))
+            .unwrap_or("COMMAND"),
+        _ => "COMMAND",
+    }
+}
+
+impl LinkError {
+    /// What went wrong, from a closed set, for the request line's `store_error=`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LinkError::Timeout(_) => "timeout",
+            LinkError::Failed(_) => "failed",
+            LinkError::Settings(_) => "settings",
+        }
+    }
 }
 
 impl From<RedisError> for LinkError {
@@ -174,7 +198,7 @@ impl Link {
             let result: Result<T, RedisError> = cmd.query_async(&mut conn).await;
             result.map_err(|e| self.broken(e))
         };
-        self.bounded(work).await
+        self.bounded(command_name(cmd), work).await
     }
 
     /// Runs a Lua script, bounded by the timeout.
@@ -187,22 +211,33 @@ impl Link {
             let result: Result<T, RedisError> = script.invoke_async(&mut conn).await;
             result.map_err(|e| self.broken(e))
         };
-        self.bounded(work).await
+        self.bounded("EVALSHA", work).await
     }
 
-    /// Runs `work` within the timeout; on a timeout the connection is given up, so the next
-    /// command connects afresh (and, with sentinels, asks for the master again).
+    /// Runs `work` within the timeout, in a client span for the command (name only, never
+    /// a key or value); on a timeout the connection is given up, so the next command
+    /// connects afresh (and, with sentinels, asks for the master again).
     async fn bounded<T>(
         &self,
+        command: &str,
         work: impl std::future::Future<Output = Result<T, LinkError>>,
     ) -> Result<T, LinkError> {
-        match tokio::time::timeout(self.timeout, work).await {
+        let mut span = Span::start(command, Kind::Client);
+        if span.is_recording() {
+            span.set("db.system.name", "redis");
+            span.set("db.operation.name", command.to_owned());
+        }
+        let result = match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
             Err(_) => {
                 self.reset();
                 Err(LinkError::Timeout(self.timeout))
             }
+        };
+        if let Err(e) = &result {
+            span.fail(e.kind());
         }
+        result
     }
 
     /// Whether Redis answers `PING` now.
