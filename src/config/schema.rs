@@ -89,6 +89,12 @@ pub fn schema() -> &'static Node {
             if let Some(Node::Table(headers)) = keys.get_mut("headers") {
                 headers.insert("claims".into(), Node::Map(Box::new(Node::Leaf)));
             }
+            if let Some(Node::Table(tracing)) = keys.get_mut("tracing") {
+                tracing.insert(
+                    "resource_attributes".into(),
+                    Node::Map(Box::new(Node::Leaf)),
+                );
+            }
         }
         root
     })

@@ -1217,3 +1217,82 @@ fn a_single_word_variable_is_reported_when_it_looks_like_a_mistake_and_ignored_o
         ]
     );
 }
+
+#[test]
+fn tracing_is_off_by_default_and_its_settings_are_checked() {
+    let c = load_from_str(&minimal(), &HashMap::new()).unwrap();
+    assert!(c.tracing.endpoint.is_none(), "no exporter unless asked");
+    assert!((c.tracing.sample_ratio - 1.0).abs() < f64::EPSILON);
+    assert_eq!(c.tracing.service_name, "rocketgate");
+
+    let toml = format!(
+        "{}\n[tracing]\notlp_endpoint = \"http://collector:4318\"\nsample_ratio = 0.01\nservice_name = \"gate\"\n[tracing.resource_attributes]\n\"deployment.environment.name\" = \"prod\"\n",
+        minimal()
+    );
+    let c = load_from_str(&toml, &HashMap::new()).unwrap();
+    assert_eq!(
+        c.tracing
+            .endpoint
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("http://collector:4318/v1/traces"),
+        "a base URL gets the traces path"
+    );
+    assert!((c.tracing.sample_ratio - 0.01).abs() < f64::EPSILON);
+    assert_eq!(c.tracing.service_name, "gate");
+    assert_eq!(
+        c.tracing.resource_attributes,
+        vec![("deployment.environment.name".to_owned(), "prod".to_owned())]
+    );
+    let c = load_from_str(
+        &minimal(),
+        &env(&[(
+            "ROCKETGATE_TRACING__OTLP_ENDPOINT",
+            "https://otel.example.com/custom/traces",
+        )]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.tracing.endpoint.map(|u| u.to_string()).as_deref(),
+        Some("https://otel.example.com/custom/traces"),
+        "a path of its own is kept"
+    );
+
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_TRACING__OTLP_ENDPOINT", "collector:4317")],
+        "tracing.otlp_endpoint:",
+    );
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_TRACING__SAMPLE_RATIO", "1.5")],
+        "tracing.sample_ratio: must be between 0 and 1",
+    );
+    refused(
+        &minimal(),
+        &[("ROCKETGATE_TRACING__SERVICE_NAME", " ")],
+        "tracing.service_name: must not be empty",
+    );
+    refused(
+        &format!(
+            "{}\n[tracing.resource_attributes]\n\"service.name\" = \"x\"\n\"bad key\" = \"y\"\n",
+            minimal()
+        ),
+        &[],
+        "tracing.resource_attributes.service.name: set tracing.service_name instead",
+    );
+    refused(
+        &format!(
+            "{}\n[tracing.resource_attributes]\n\"bad key\" = \"y\"\n",
+            minimal()
+        ),
+        &[],
+        "tracing.resource_attributes.bad key: names are",
+    );
+    refused(
+        &format!("{}\n[tracing]\nsample_rate = 0.5\n", minimal()),
+        &[],
+        "(config):11:1: tracing.sample_rate: unknown key; did you mean `tracing.sample_ratio`?",
+    );
+}

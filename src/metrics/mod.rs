@@ -35,7 +35,7 @@ impl RouteKind {
         self as usize
     }
 
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RouteKind::Proxy => "proxy",
             RouteKind::Auth => "auth",

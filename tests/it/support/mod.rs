@@ -5,6 +5,7 @@
 pub mod front;
 pub mod grpc;
 pub mod nginx;
+pub mod otel;
 pub mod pki;
 pub mod process;
 pub mod redis;
