@@ -3,22 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{Options, Stack, location, set_cookies, token_seen};
+use crate::support::{DUE, Options, Stack, location, set_cookies, short_tokens, token_seen};
 use reqwest::header::{ACCEPT, COOKIE};
 use rocketgate_demo::{Fault, FaultEndpoint, StandInOptions};
-
-/// Access tokens of 4 s: the refresh window is then 2 s (half the lifetime), so a session is
-/// due 2–3 s after it was issued and not due again for at least a second after a refresh.
-fn short_tokens() -> Options {
-    Options {
-        standin: StandInOptions {
-            access_token_ttl: Duration::from_secs(4),
-            ..Default::default()
-        },
-        ..Options::default()
-    }
-    .env("ROCKETGATE_HEADERS__PASS_ACCESS_TOKEN", "true")
-}
 
 /// The session cookie a response set, as a `Cookie` header value.
 fn session_cookie(response: &reqwest::Response) -> Option<String> {
@@ -36,8 +23,6 @@ async fn signed_in(stack: &Stack) -> (String, String) {
     let token = token_seen(stack.api(&cookie).await).await;
     (cookie, token)
 }
-
-const DUE: Duration = Duration::from_millis(3100);
 
 #[tokio::test]
 async fn no_refresh_outside_the_window() {

@@ -6,10 +6,9 @@
 use std::time::Duration;
 
 use reqwest::header::{ACCEPT, COOKIE};
-use rocketgate_demo::StandInOptions;
 
 use crate::support::otel::{Collector, Span};
-use crate::support::{Echo, Options, Stack};
+use crate::support::{Browser, DUE, Echo, Options, Stack, short_tokens};
 
 /// Traces to `endpoint`, with a service name and a resource attribute of the test's own.
 fn traced(endpoint: &str, options: Options) -> Options {
@@ -23,19 +22,17 @@ fn traced(endpoint: &str, options: Options) -> Options {
     }
 }
 
-/// Access tokens of 4 s: a session is due for refresh 2–3 s after sign-in.
-fn short_tokens() -> Options {
-    Options {
-        standin: StandInOptions {
-            access_token_ttl: Duration::from_secs(4),
-            ..Default::default()
-        },
-        ..Options::default()
+/// What the upstream received for a signed-in GET of `path` with these extra headers.
+async fn echo_with(browser: &Browser, stack: &Stack, path: &str, headers: &[(&str, &str)]) -> Echo {
+    let mut request = browser
+        .client
+        .get(stack.url(path))
+        .header(ACCEPT, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
-    .env("ROCKETGATE_HEADERS__PASS_ACCESS_TOKEN", "true")
+    request.send().await.unwrap().json().await.unwrap()
 }
-
-const DUE: Duration = Duration::from_millis(3100);
 
 fn one<'a>(spans: &'a [Span], what: &str, pick: impl Fn(&Span) -> bool) -> &'a Span {
     let found: Vec<&Span> = spans.iter().filter(|s| pick(s)).collect();
@@ -246,21 +243,19 @@ async fn trace_context_reaches_the_upstream_without_an_exporter() {
 
     // A client's trace is continued with a span of rocketgate's own; its flags are kept
     // when nothing is exported, so an upstream that samples by them sees the same answer.
-    let continued: Echo = browser
-        .client
-        .get(stack.url("/continued"))
-        .header(ACCEPT, "application/json")
-        .header(
-            "traceparent",
-            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
-        )
-        .header("tracestate", "congo=t61rcWkgMzE")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let continued = echo_with(
+        &browser,
+        &stack,
+        "/continued",
+        &[
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00",
+            ),
+            ("tracestate", "congo=t61rcWkgMzE"),
+        ],
+    )
+    .await;
     let (trace, parent, flags) = parts(continued.header("traceparent").unwrap());
     assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
     assert_ne!(parent, "b7ad6b7169203331", "a span of rocketgate's own");
@@ -276,18 +271,13 @@ async fn trace_context_reaches_the_upstream_without_an_exporter() {
         "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
         "garbage",
     ] {
-        let echo: Echo = browser
-            .client
-            .get(stack.url("/bad"))
-            .header(ACCEPT, "application/json")
-            .header("traceparent", bad)
-            .header("tracestate", "congo=t61rcWkgMzE")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let echo = echo_with(
+            &browser,
+            &stack,
+            "/bad",
+            &[("traceparent", bad), ("tracestate", "congo=t61rcWkgMzE")],
+        )
+        .await;
         let (trace, _, _) = parts(echo.header("traceparent").unwrap());
         assert_ne!(trace, "0af7651916cd43dd8448eb211c80319c", "{bad}");
         assert_ne!(trace, "0".repeat(32), "{bad}");
@@ -306,20 +296,16 @@ async fn sample_ratio_zero_records_nothing_but_still_propagates() {
     let browser = stack.browser();
     browser.login("/").await;
     // Sampled by an untrusted client: rocketgate decides for itself.
-    let echo: Echo = browser
-        .client
-        .get(stack.url("/x"))
-        .header(ACCEPT, "application/json")
-        .header(
+    let echo = echo_with(
+        &browser,
+        &stack,
+        "/x",
+        &[(
             "traceparent",
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        )],
+    )
+    .await;
     let (trace, parent, flags) = parts(echo.header("traceparent").unwrap());
     assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
     assert_ne!(parent, "b7ad6b7169203331");

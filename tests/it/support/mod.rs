@@ -83,6 +83,23 @@ upstream = "http://{upstream}"
     }
 }
 
+/// Access tokens of 4 s, passed upstream: the refresh window is then 2 s (half the lifetime),
+/// so a session is due 2–3 s after it was issued ([`DUE`]) and not due again for at least a
+/// second after a refresh.
+pub fn short_tokens() -> Options {
+    Options {
+        standin: StandInOptions {
+            access_token_ttl: Duration::from_secs(4),
+            ..StandInOptions::default()
+        },
+        ..Options::default()
+    }
+    .env("ROCKETGATE_HEADERS__PASS_ACCESS_TOKEN", "true")
+}
+
+/// How long after sign-in a [`short_tokens`] session is due for refresh.
+pub const DUE: Duration = Duration::from_millis(3100);
+
 impl Options {
     /// Adds a `ROCKETGATE_*` override; `{provider}` in `value` becomes the stand-in's address.
     pub fn env(mut self, key: &'static str, value: impl Into<String>) -> Self {
