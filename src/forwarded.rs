@@ -54,6 +54,9 @@ pub struct Origin {
     /// oauth2-proxy's `X-Auth-Request-Redirect`, which its nginx snippets set on `/oauth2/`),
     /// for return URLs in forward-auth setups. Never set from untrusted peers.
     pub original_uri: Option<String>,
+    /// The peer is a trusted proxy: its forwarding headers (and its trace's sampled flag)
+    /// are believed.
+    pub peer_trusted: bool,
 }
 
 impl Origin {
@@ -102,6 +105,7 @@ pub fn origin(
             proto: HeaderValue::from_static(listener_proto),
             host: own_host,
             original_uri: None,
+            peer_trusted: false,
         };
     }
 
@@ -163,6 +167,7 @@ pub fn origin(
         proto,
         host,
         original_uri,
+        peer_trusted: true,
     }
 }
 

@@ -64,12 +64,9 @@ fn accept(app: &App, mut req: Request<Incoming>, conn: ConnInfo) -> (Context, Re
         conn.proto,
         &app.config.trusted_proxies,
     );
-    let trusted_peer = !app.config.trusted_proxies.is_empty()
-        && app
-            .config
-            .trusted_proxies
-            .contains(conn.peer.ip().to_canonical());
-    let trace = app.tracer.start_request(req.headers(), trusted_peer, &id);
+    let trace = app
+        .tracer
+        .start_request(req.headers(), origin.peer_trusted, &id);
     let cookies = match kind {
         RouteKind::Proxy | RouteKind::Login | RouteKind::Userinfo | RouteKind::Auth => {
             RequestCookies::from_headers(req.headers())
