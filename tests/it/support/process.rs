@@ -38,7 +38,6 @@ impl Drop for TempFile {
     }
 }
 
-/// A port nothing listens on right now (bound, then released).
 /// `$env` if set, else the first `name` on `PATH`, else the first of `elsewhere` that exists.
 pub fn find_binary(env: &str, name: &str, elsewhere: &[PathBuf]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(env) {
@@ -53,11 +52,31 @@ pub fn find_binary(env: &str, name: &str, elsewhere: &[PathBuf]) -> Option<PathB
         .or_else(|| elsewhere.iter().find(|p| p.is_file()).cloned())
 }
 
+/// A port nothing listens on right now, for a server in another process to bind later.
+///
+/// Taken from below Linux's ephemeral range (32768 up), and each handed out once per test
+/// process: a port the kernel picked for `bind(:0)` would be picked again for another
+/// test's listener or outgoing connection before the child binds it.
 pub fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::AtomicU32;
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // A different start for each run, so a port a previous run left in use is not first.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port as u16));
+        if std::net::TcpListener::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + SPAN)
 }
 
 /// The binary with a clean environment for rocketgate: nothing inherited from the test
