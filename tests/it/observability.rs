@@ -141,3 +141,159 @@ async fn metrics_listen_moves_metrics_off_the_main_listener() {
         .unwrap();
     assert_eq!(main.status(), 401);
 }
+
+/// Every series in a scrape, without its value: the name and label set.
+fn series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit_once(' ').map(|(key, _)| key.to_owned()))
+        .collect()
+}
+
+/// One request no earlier one looked like: its own path, query, method and Host, signed in
+/// or not.
+async fn odd_request(stack: &Stack, signed_in: &reqwest::Client, n: usize) {
+    let method = match n % 4 {
+        0 => reqwest::Method::GET,
+        1 => reqwest::Method::from_bytes(format!("M{n}").as_bytes()).unwrap(),
+        2 => reqwest::Method::POST,
+        _ => reqwest::Method::from_bytes(format!("PROPFIND{n}").as_bytes()).unwrap(),
+    };
+    let client = if n.is_multiple_of(3) {
+        stack.client()
+    } else {
+        signed_in.clone()
+    };
+    let path = format!("/p{n}/{}/x%2F{n}?q{n}={n}", "seg".repeat(n % 7));
+    let response = client
+        .request(method, stack.url(&path))
+        .header("host", format!("h{n}.example.test"))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().as_u16() < 500,
+        "{path}: {}",
+        response.status()
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_distinct_paths_methods_and_hosts_add_no_series() {
+    let stack = Stack::start().await;
+    let browser = stack.browser();
+    browser.login("/").await;
+    let signed_in = browser.client.clone();
+    let send_round = |from: usize| {
+        let (stack, signed_in) = (&stack, &signed_in);
+        async move {
+            for chunk in (from..from + 1_000).collect::<Vec<_>>().chunks(50) {
+                futures_util::future::join_all(
+                    chunk.iter().map(|&n| odd_request(stack, signed_in, n)),
+                )
+                .await;
+            }
+        }
+    };
+    // The first round (and a scrape) shows every status and label a request of these shapes
+    // can produce.
+    stack.metrics().await;
+    send_round(0).await;
+    let before = stack.metrics().await;
+    send_round(1_000).await;
+    let after = stack.metrics().await;
+    let (before, after) = (series(&before), series(&after));
+    assert_eq!(
+        before.symmetric_difference(&after).collect::<Vec<_>>(),
+        Vec::<&String>::new(),
+        "1,000 new paths, methods and hosts changed the series"
+    );
+    let requests: Vec<_> = after
+        .iter()
+        .filter(|s| s.starts_with("rocketgate_requests_total"))
+        .collect();
+    assert!(
+        requests.iter().any(|s| s.contains("method=\"other\"")),
+        "unknown methods share one label: {requests:?}"
+    );
+    assert!(requests.len() < 20, "{requests:#?}");
+    assert!(
+        after.len() < 200,
+        "{} series after 2,000 odd requests",
+        after.len()
+    );
+}
+
+#[tokio::test]
+async fn process_metrics_describe_this_process() {
+    let stack = Stack::start().await;
+    let text = stack.metrics().await;
+    let rss = metric(&text, "process_resident_memory_bytes");
+    assert!(rss > 1_000_000.0, "resident memory {rss}");
+    assert!(metric(&text, "process_open_fds") >= 3.0);
+    assert!(metric(&text, "process_max_fds") >= metric(&text, "process_open_fds"));
+    assert!(metric(&text, "process_cpu_seconds_total") > 0.0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = metric(&text, "process_start_time_seconds");
+    assert!(
+        started <= now && started > now - 3_600.0,
+        "start {started}, now {now}"
+    );
+}
+
+/// The metric names a file under deploy/monitoring/ uses.
+fn metric_names(file: &str) -> std::collections::BTreeSet<String> {
+    let text = std::fs::read_to_string(format!(
+        "{}/deploy/monitoring/{file}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for prefix in ["rocketgate_", "process_"] {
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(prefix) {
+            let before = text.len() - rest.len() + at;
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            // Only whole names: not the tail of `prometheus_...` or a word like `rocketgate_x`
+            // inside another identifier.
+            let preceded = text[..before]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !preceded {
+                names.insert(name);
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test]
+async fn dashboards_and_alerts_use_only_metrics_rocketgate_exports() {
+    let stack = Stack::start().await;
+    let browser = stack.browser();
+    browser.login("/").await;
+    // The CLI reports the configuration file's hash (tests/it/reload.rs); this stack has no file.
+    stack.app.metrics.config_in_effect("0123456789abcdef");
+    let exported: std::collections::BTreeSet<String> = series(&stack.metrics().await)
+        .into_iter()
+        .map(|s| s.split('{').next().unwrap_or_default().to_owned())
+        .collect();
+    for file in ["rocketgate.rules.yaml", "grafana-dashboard.json"] {
+        let used = metric_names(file);
+        assert!(used.len() >= 5, "{file} names {used:?}");
+        let unknown: Vec<_> = used.difference(&exported).collect();
+        assert!(
+            unknown.is_empty(),
+            "{file} uses metrics rocketgate does not export: {unknown:?}"
+        );
+    }
+}
