@@ -115,6 +115,7 @@ pub struct RawSession {
     pub redis_sentinel_master: Option<String>,
     pub redis_prefix: Option<String>,
     pub redis_timeout: Option<String>,
+    pub redis_min_replicas: Option<u32>,
     pub cache_ttl: Option<String>,
 }
 

@@ -146,12 +146,28 @@ fn redis(p: &mut Problems, raw: &RawSession) -> Option<RedisSettings> {
     if timeout.is_some_and(|t| t.is_zero()) {
         p.add("session.redis_timeout", "must be more than zero");
     }
+    let target = target?;
+    // Sentinels exist to fail over to a replica, so there is one to wait for; a lone server
+    // has none, and a cluster's WAIT would have to reach each key's own master.
+    let min_replicas = match (&target, raw.redis_min_replicas) {
+        (RedisTarget::Cluster(_), Some(n)) if n > 0 => {
+            p.add(
+                "session.redis_min_replicas",
+                "is not supported with redis_cluster_nodes (use redis_url or redis_sentinels)",
+            );
+            0
+        }
+        (_, Some(n)) => n,
+        (RedisTarget::Sentinel { .. }, None) => 1,
+        (_, None) => 0,
+    };
     Some(RedisSettings {
-        target: target?,
+        target,
         password,
         prefix,
         timeout: timeout?,
         cache_ttl: cache_ttl?,
+        min_replicas,
     })
 }
 

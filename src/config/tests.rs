@@ -328,6 +328,44 @@ fn redis_store_settings_are_typed() {
 }
 
 #[test]
+fn refresh_writes_wait_for_a_replica_where_sentinels_say_there_is_one() {
+    let min_replicas = |session: &str, vars: &[(&str, &str)]| {
+        load_from_str(&with_session(session), &env(vars))
+            .unwrap()
+            .session
+            .redis()
+            .unwrap()
+            .min_replicas
+    };
+    let sentinels = "store = \"redis\"\nredis_sentinels = [\"redis://s1:26379\"]\nredis_sentinel_master = \"m\"";
+    let single = "store = \"redis\"\nredis_url = \"redis://r:6379\"";
+    assert_eq!(min_replicas(sentinels, &[]), 1);
+    assert_eq!(min_replicas(single, &[]), 0, "a lone server has no replica");
+    assert_eq!(
+        min_replicas(&format!("{sentinels}\nredis_min_replicas = 0"), &[]),
+        0
+    );
+    assert_eq!(
+        min_replicas(single, &[("ROCKETGATE_SESSION__REDIS_MIN_REPLICAS", "2")]),
+        2
+    );
+    refused(
+        &with_session(
+            "store = \"redis\"\nredis_cluster_nodes = [\"redis://a:7000\"]\nredis_min_replicas = 1",
+        ),
+        &[],
+        "session.redis_min_replicas: is not supported",
+    );
+    assert!(
+        !problems(
+            &with_session(&format!("{single}\nredis_min_replicas = -1")),
+            &[]
+        )
+        .is_empty()
+    );
+}
+
+#[test]
 fn redis_store_problems_name_their_keys() {
     refused(
         &with_session("store = \"redis\""),

@@ -34,6 +34,7 @@ mod provider_errors;
 mod proxy;
 mod redirects;
 mod redis;
+mod redis_failover;
 mod refresh;
 mod reload;
 mod route_policy;

@@ -26,6 +26,8 @@ pub enum LinkError {
     Failed(String),
     #[error("Redis settings refused: {0}")]
     Settings(String),
+    #[error("Redis took the write but only {acked} of {wanted} replicas confirmed it in time")]
+    Unreplicated { acked: i64, wanted: u32 },
 }
 
 /// A command's name (`GET`, `SET`), for its span: the first argument when it is a plain
@@ -47,6 +49,7 @@ impl LinkError {
             LinkError::Timeout(_) => "timeout",
             LinkError::Failed(_) => "failed",
             LinkError::Settings(_) => "settings",
+            LinkError::Unreplicated { .. } => "unreplicated",
         }
     }
 }
@@ -116,6 +119,9 @@ pub struct Link {
     /// connection (a black-holed or failed-over server never sends a reset, so waiting for
     /// the client library to notice could take the kernel's TCP timeout, many minutes).
     slot: Mutex<Option<Conn>>,
+    /// A second connection for writes that wait for replicas: `WAIT` holds its connection
+    /// until the replicas answer, and reads must not queue behind it while they lag.
+    replicated: Mutex<Option<Conn>>,
     timeout: Duration,
 }
 
@@ -187,6 +193,7 @@ impl Link {
         Ok(Self {
             topology,
             slot: Mutex::new(None),
+            replicated: Mutex::new(None),
             timeout,
         })
     }
@@ -197,6 +204,44 @@ impl Link {
             let mut conn = self.conn().await?;
             let result: Result<T, RedisError> = cmd.query_async(&mut conn).await;
             result.map_err(|e| self.broken(e))
+        };
+        self.bounded(command_name(cmd), work).await
+    }
+
+    /// Runs a write and then `WAIT replicas` in one round trip on the same connection, so the
+    /// write counts as stored only once that many replicas have it. With fewer
+    /// acknowledgements the connections are given up (this master may be the one a failover
+    /// is leaving) and the caller gets an error to retry on, against the new master once the
+    /// sentinels have promoted one. `WAIT` is bounded by half the command timeout and runs on
+    /// a connection of its own, used only for the rare writes that must survive a failover.
+    pub async fn query_replicated<T: FromRedisValue>(
+        &self,
+        cmd: &Cmd,
+        replicas: u32,
+    ) -> Result<T, LinkError> {
+        if replicas == 0 {
+            return self.query(cmd).await;
+        }
+        let wait_ms = u64::try_from((self.timeout / 2).as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let work = async {
+            let mut conn = self.conn_in(&self.replicated).await?;
+            let mut pipe = redis::pipe();
+            pipe.add_command(cmd.clone())
+                .cmd("WAIT")
+                .arg(replicas)
+                .arg(wait_ms);
+            let result: Result<(T, i64), RedisError> = pipe.query_async(&mut conn).await;
+            let (value, acked) = result.map_err(|e| self.broken(e))?;
+            if acked < i64::from(replicas) {
+                self.reset();
+                return Err(LinkError::Unreplicated {
+                    acked,
+                    wanted: replicas,
+                });
+            }
+            Ok(value)
         };
         self.bounded(command_name(cmd), work).await
     }
@@ -251,7 +296,11 @@ impl Link {
     }
 
     async fn conn(&self) -> Result<Conn, LinkError> {
-        let mut slot = self.slot.lock().await;
+        self.conn_in(&self.slot).await
+    }
+
+    async fn conn_in(&self, slot: &Mutex<Option<Conn>>) -> Result<Conn, LinkError> {
+        let mut slot = slot.lock().await;
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
         }
@@ -272,10 +321,13 @@ impl Link {
         Ok(fresh)
     }
 
-    /// Gives up the current connection (if no command is making one right now).
+    /// Gives up the current connections (those no command is making right now): both lead
+    /// to the same master, so when one is lost or stale, so is the other.
     fn reset(&self) {
-        if let Ok(mut slot) = self.slot.try_lock() {
-            *slot = None;
+        for slot in [&self.slot, &self.replicated] {
+            if let Ok(mut slot) = slot.try_lock() {
+                *slot = None;
+            }
         }
     }
 

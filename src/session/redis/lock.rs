@@ -7,6 +7,8 @@
 //! before it lets go. If Redis will not take the write, the lock is *kept* (and extended) by a
 //! background task that retries: other replicas then answer from the still-valid old token or
 //! with 503, but none of them can replay the old refresh token, which Rocketpunch has revoked.
+//! With `session.redis_min_replicas`, the lock and the new tokens count as written only once a
+//! replica has them (`WAIT`), so a failover to that replica keeps both.
 
 use std::future::Future;
 use std::sync::{Arc, LazyLock};
@@ -210,32 +212,66 @@ impl RedisStore {
     async fn overwrite(&self, ticket: &Ticket, sealed: &str) -> Result<bool, LinkError> {
         let written: Option<String> = self.observe(
             self.link
-                .query(
+                .query_replicated(
                     redis::cmd("SET")
                         .arg(self.session_key(ticket))
                         .arg(sealed)
                         .arg("XX")
                         .arg("KEEPTTL"),
+                    self.min_replicas,
                 )
                 .await,
         )?;
         Ok(written.is_some())
     }
 
+    /// Takes the lock, on a replica too: a lock only the old master knew would let another
+    /// replica refresh from the new master with the refresh token this one is spending.
+    /// It is taken for a short while first, and held for the whole refresh only once a
+    /// replica has it, so a lock whose taker gave up (its write or `WAIT` timed out while the
+    /// replicas lagged) blocks the session's refresh for seconds, not for a refresh's bound.
     async fn acquire(&self, lock: &Lock) -> Result<bool, LinkError> {
-        let acquired: Option<String> = self.observe(
+        let brief = (self.lock_ttl / 4).max(Duration::from_secs(1));
+        let taken: Result<Option<String>, LinkError> = self.observe(
             self.link
-                .query(
+                .query_replicated(
                     redis::cmd("SET")
                         .arg(&lock.key)
                         .arg(&lock.owner)
                         .arg("NX")
                         .arg("PX")
-                        .arg(self.lock_ttl.as_millis() as u64),
+                        .arg(brief.as_millis() as u64),
+                    self.min_replicas,
                 )
                 .await,
-        )?;
-        Ok(acquired.is_some())
+        );
+        let held = match taken {
+            Ok(None) => return Ok(false),
+            Ok(Some(_)) => self.observe(
+                self.link
+                    .query_replicated::<Option<String>>(
+                        redis::cmd("SET")
+                            .arg(&lock.key)
+                            .arg(&lock.owner)
+                            .arg("XX")
+                            .arg("PX")
+                            .arg(self.lock_ttl.as_millis() as u64),
+                        self.min_replicas,
+                    )
+                    .await,
+            ),
+            Err(e) => Err(e),
+        };
+        match held {
+            Ok(Some(_)) => Ok(true),
+            // Expired between the two writes (a very slow Redis): someone else may have it.
+            Ok(None) => Ok(false),
+            Err(e) => {
+                // It may have been taken all the same; let go of it if so.
+                self.release(lock).await;
+                Err(e)
+            }
+        }
     }
 
     async fn extend(&self, lock: &Lock) -> Result<bool, LinkError> {

@@ -42,6 +42,8 @@ pub struct RedisStore {
     /// How long a refresh lock is held before it must be extended: the token and profile
     /// calls plus the Redis round trips around them, with a margin.
     lock_ttl: Duration,
+    /// `session.redis_min_replicas`: see [`RedisSettings::min_replicas`].
+    min_replicas: u32,
     up: AtomicBool,
     metrics: Arc<Metrics>,
 }
@@ -75,6 +77,7 @@ impl RedisStore {
                 .build_with_hasher(PrehashedKeys),
             lifetime,
             lock_ttl: refresh_bound + settings.timeout * 4 + Duration::from_secs(1),
+            min_replicas: settings.min_replicas,
             up: AtomicBool::new(false),
             metrics,
         })
@@ -142,14 +145,17 @@ impl RedisStore {
     pub async fn create(&self, session: &Session) -> Result<Ticket, LinkError> {
         let ticket = Ticket::generate();
         let sealed = ticket.seal(&to_json(session)?);
+        // On a replica before the cookie is handed out: a failover must not lose a session
+        // whose user was just told they are signed in.
         self.observe(
             self.link
-                .query::<()>(
+                .query_replicated::<()>(
                     redis::cmd("SET")
                         .arg(self.session_key(&ticket))
                         .arg(sealed)
                         .arg("PX")
                         .arg(self.remaining_ms(session)),
+                    self.min_replicas,
                 )
                 .await,
         )?;

@@ -20,6 +20,10 @@ pub struct RedisSettings {
     /// How long a session read from Redis is reused by this process without asking again.
     /// Sign-out and revocation on another replica take effect here within this time.
     pub cache_ttl: Duration,
+    /// Replicas that must have a session's creation, a refresh lock and refreshed tokens
+    /// (Redis `WAIT`) before they count as stored: with asynchronous replication a failover
+    /// can otherwise lose the write, and the next refresh presents a revoked refresh token.
+    pub min_replicas: u32,
 }
 
 /// One server, a cluster, or a master found through sentinels. URLs may carry credentials,

@@ -325,3 +325,170 @@ impl Drop for RedisSentinel {
         let _ = std::fs::remove_file(&self.config);
     }
 }
+
+/// A master, two replicas and three sentinels (quorum 2) that fail over half a second after
+/// the master stops answering: the shape of a production Sentinel set, on 127.0.0.1.
+pub struct SentinelGroup {
+    /// `servers[0]` is the first master.
+    pub servers: Vec<RedisServer>,
+    sentinels: Vec<(Child, SocketAddr, PathBuf)>,
+}
+
+/// `INFO <section>` of `server` as text, or empty while it does not answer.
+fn info(server: &RedisServer, section: &str) -> String {
+    match server.try_command(&["INFO", section]) {
+        Ok(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
+        Ok(redis::Value::VerbatimString { text, .. }) => text,
+        _ => String::new(),
+    }
+}
+
+fn sentinel_query(addr: SocketAddr, args: &[&str]) -> redis::RedisResult<redis::Value> {
+    let client = redis::Client::open(format!("redis://{addr}"))?;
+    let mut conn = client.get_connection_with_timeout(Duration::from_secs(1))?;
+    let mut cmd = redis::cmd("SENTINEL");
+    for a in args {
+        cmd.arg(*a);
+    }
+    cmd.query(&mut conn)
+}
+
+fn array_len(value: redis::RedisResult<redis::Value>) -> usize {
+    match value {
+        Ok(redis::Value::Array(items)) => items.len(),
+        _ => 0,
+    }
+}
+
+/// Polls `ready` every 50 ms until it holds; panics with `what` after 30 s.
+async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl SentinelGroup {
+    pub async fn start() -> SentinelGroup {
+        let master = RedisServer::start().await;
+        let port = master.port().to_string();
+        let mut servers = vec![master];
+        for _ in 0..2 {
+            servers.push(RedisServer::start_with(&["--replicaof", "127.0.0.1", &port]).await);
+        }
+        wait_until("both replicas in sync", || {
+            servers[1..]
+                .iter()
+                .all(|r| info(r, "replication").contains("master_link_status:up"))
+                && info(&servers[0], "replication").contains("connected_slaves:2")
+        })
+        .await;
+        let mut sentinels = Vec::new();
+        for _ in 0..3 {
+            let addr = free_port();
+            let config = std::env::temp_dir().join(format!(
+                "rocketgate-sentinel-group-{}-{}.conf",
+                std::process::id(),
+                addr.port()
+            ));
+            std::fs::write(
+                &config,
+                format!(
+                    "port {}\nbind 127.0.0.1\nprotected-mode no\n\
+                     sentinel monitor mymaster 127.0.0.1 {port} 2\n\
+                     sentinel down-after-milliseconds mymaster 500\n\
+                     sentinel failover-timeout mymaster 5000\n\
+                     sentinel parallel-syncs mymaster 2\n",
+                    addr.port()
+                ),
+            )
+            .expect("sentinel config");
+            let child = Command::new(binary())
+                .arg(&config)
+                .arg("--sentinel")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server --sentinel");
+            sentinels.push((child, addr, config));
+        }
+        let addrs: Vec<SocketAddr> = sentinels.iter().map(|s| s.1).collect();
+        wait_until("the sentinels to know both replicas and each other", || {
+            addrs.iter().all(|a| {
+                array_len(sentinel_query(*a, &["REPLICAS", "mymaster"])) == 2
+                    && array_len(sentinel_query(*a, &["SENTINELS", "mymaster"])) == 2
+            })
+        })
+        .await;
+        SentinelGroup { servers, sentinels }
+    }
+
+    /// The sentinels' URLs, comma-separated (as `ROCKETGATE_SESSION__REDIS_SENTINELS`).
+    pub fn sentinel_urls(&self) -> String {
+        self.sentinels
+            .iter()
+            .map(|(_, addr, _)| format!("redis://{addr}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The master's port as the first sentinel reports it now.
+    pub fn master_port(&self) -> Option<u16> {
+        match sentinel_query(
+            self.sentinels[0].1,
+            &["get-master-addr-by-name", "mymaster"],
+        ) {
+            Ok(redis::Value::Array(parts)) => match parts.get(1) {
+                Some(redis::Value::BulkString(p)) => std::str::from_utf8(p).ok()?.parse().ok(),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Waits until the sentinels have promoted another server than `old` and it has a replica
+    /// in sync again (so writes that wait for one can succeed); returns its index.
+    pub async fn wait_for_new_master(&self, old: u16) -> usize {
+        let mut found = None;
+        wait_until("a failover with a replica in sync", || {
+            found = self.master_port().filter(|p| *p != old).and_then(|port| {
+                let i = self.servers.iter().position(|s| s.port() == port)?;
+                let replication = info(&self.servers[i], "replication");
+                (replication.contains("role:master") && !replication.contains("connected_slaves:0"))
+                    .then_some(i)
+            });
+            found.is_some()
+        })
+        .await;
+        found.unwrap_or_default()
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`) for `servers[i]`: a replica that falls behind
+    /// and catches up again.
+    pub fn pause(&self, i: usize, paused: bool) {
+        let pid = self.servers[i].child.as_ref().expect("running").id();
+        let signal = if paused { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+}
+
+impl Drop for SentinelGroup {
+    fn drop(&mut self) {
+        for (child, _, config) in &mut self.sentinels {
+            let _ = child.kill();
+            let _ = child.wait();
+            let _ = std::fs::remove_file(config);
+        }
+        for i in 0..self.servers.len() {
+            if self.servers[i].child.is_some() {
+                self.pause(i, false);
+            }
+        }
+    }
+}
