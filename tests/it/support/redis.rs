@@ -206,14 +206,21 @@ pub struct RedisCluster {
 impl RedisCluster {
     pub async fn start() -> RedisCluster {
         let mut nodes = Vec::new();
+        let mut buses = Vec::new();
         for _ in 0..3 {
+            // The bus port would otherwise be the port + 10000: in the kernel's ephemeral
+            // range, where an outgoing connection may already hold it.
+            let bus = free_port().port().to_string();
             let node = RedisServer::start_with(&[
                 "--cluster-enabled",
                 "yes",
                 "--cluster-node-timeout",
                 "2000",
+                "--cluster-port",
+                &bus,
             ])
             .await;
+            buses.push(bus);
             nodes.push(node);
         }
         let ranges = [(0, 5460), (5461, 10922), (10923, 16383)];
@@ -226,7 +233,7 @@ impl RedisCluster {
         }
         for node in &nodes[1..] {
             let port = nodes[0].port().to_string();
-            node.command(&["CLUSTER", "MEET", "127.0.0.1", &port]);
+            node.command(&["CLUSTER", "MEET", "127.0.0.1", &port, &buses[0]]);
         }
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -259,6 +266,33 @@ impl RedisCluster {
     }
 }
 
+/// `redis-server --sentinel` on `addr` with `monitor` (its `sentinel ...` lines), from a
+/// config file of its own (sentinels rewrite theirs); returns the process and the file.
+fn spawn_sentinel(addr: SocketAddr, monitor: &str) -> (Child, PathBuf) {
+    let config = std::env::temp_dir().join(format!(
+        "rocketgate-sentinel-{}-{}.conf",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::write(
+        &config,
+        format!(
+            "port {}\nbind 127.0.0.1\nprotected-mode no\n{monitor}",
+            addr.port()
+        ),
+    )
+    .expect("sentinel config");
+    let child = Command::new(binary())
+        .arg(&config)
+        .arg("--sentinel")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn redis-server --sentinel");
+    (child, config)
+}
+
 /// A master and one sentinel watching it as `mymaster`.
 pub struct RedisSentinel {
     pub master: RedisServer,
@@ -271,28 +305,10 @@ impl RedisSentinel {
     pub async fn start() -> RedisSentinel {
         let master = RedisServer::start().await;
         let sentinel_addr = free_port();
-        let config = std::env::temp_dir().join(format!(
-            "rocketgate-sentinel-{}-{}.conf",
-            std::process::id(),
-            sentinel_addr.port()
-        ));
-        std::fs::write(
-            &config,
-            format!(
-                "port {}\nbind 127.0.0.1\nprotected-mode no\nsentinel monitor mymaster 127.0.0.1 {} 1\n",
-                sentinel_addr.port(),
-                master.port()
-            ),
-        )
-        .expect("sentinel config");
-        let sentinel = Command::new(binary())
-            .arg(&config)
-            .arg("--sentinel")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn redis-server --sentinel");
+        let (sentinel, config) = spawn_sentinel(
+            sentinel_addr,
+            &format!("sentinel monitor mymaster 127.0.0.1 {} 1\n", master.port()),
+        );
         let probe = format!("redis://{sentinel_addr}");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -387,31 +403,15 @@ impl SentinelGroup {
         let mut sentinels = Vec::new();
         for _ in 0..3 {
             let addr = free_port();
-            let config = std::env::temp_dir().join(format!(
-                "rocketgate-sentinel-group-{}-{}.conf",
-                std::process::id(),
-                addr.port()
-            ));
-            std::fs::write(
-                &config,
-                format!(
-                    "port {}\nbind 127.0.0.1\nprotected-mode no\n\
-                     sentinel monitor mymaster 127.0.0.1 {port} 2\n\
+            let (child, config) = spawn_sentinel(
+                addr,
+                &format!(
+                    "sentinel monitor mymaster 127.0.0.1 {port} 2\n\
                      sentinel down-after-milliseconds mymaster 500\n\
                      sentinel failover-timeout mymaster 5000\n\
-                     sentinel parallel-syncs mymaster 2\n",
-                    addr.port()
+                     sentinel parallel-syncs mymaster 2\n"
                 ),
-            )
-            .expect("sentinel config");
-            let child = Command::new(binary())
-                .arg(&config)
-                .arg("--sentinel")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server --sentinel");
+            );
             sentinels.push((child, addr, config));
         }
         let addrs: Vec<SocketAddr> = sentinels.iter().map(|s| s.1).collect();
