@@ -123,6 +123,8 @@ pub struct Link {
     /// until the replicas answer, and reads must not queue behind it while they lag.
     replicated: Mutex<Option<Conn>>,
     timeout: Duration,
+    /// `session.redis_min_replicas`.
+    min_replicas: u32,
 }
 
 impl Link {
@@ -195,6 +197,7 @@ impl Link {
             slot: Mutex::new(None),
             replicated: Mutex::new(None),
             timeout,
+            min_replicas: settings.min_replicas,
         })
     }
 
@@ -208,17 +211,14 @@ impl Link {
         self.bounded(command_name(cmd), work).await
     }
 
-    /// Runs a write and then `WAIT replicas` in one round trip on the same connection, so the
-    /// write counts as stored only once that many replicas have it. With fewer
+    /// Runs a write and then `WAIT session.redis_min_replicas` in one round trip on the same
+    /// connection, so the write counts as stored only once that many replicas have it. With fewer
     /// acknowledgements the connections are given up (this master may be the one a failover
     /// is leaving) and the caller gets an error to retry on, against the new master once the
     /// sentinels have promoted one. `WAIT` is bounded by half the command timeout and runs on
     /// a connection of its own, used only for the rare writes that must survive a failover.
-    pub async fn query_replicated<T: FromRedisValue>(
-        &self,
-        cmd: &Cmd,
-        replicas: u32,
-    ) -> Result<T, LinkError> {
+    pub async fn query_replicated<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, LinkError> {
+        let replicas = self.min_replicas;
         if replicas == 0 {
             return self.query(cmd).await;
         }

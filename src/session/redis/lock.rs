@@ -218,7 +218,6 @@ impl RedisStore {
                         .arg(sealed)
                         .arg("XX")
                         .arg("KEEPTTL"),
-                    self.min_replicas,
                 )
                 .await,
         )?;
@@ -232,46 +231,33 @@ impl RedisStore {
     /// replicas lagged) blocks the session's refresh for seconds, not for a refresh's bound.
     async fn acquire(&self, lock: &Lock) -> Result<bool, LinkError> {
         let brief = (self.lock_ttl / 4).max(Duration::from_secs(1));
-        let taken: Result<Option<String>, LinkError> = self.observe(
-            self.link
-                .query_replicated(
-                    redis::cmd("SET")
-                        .arg(&lock.key)
-                        .arg(&lock.owner)
-                        .arg("NX")
-                        .arg("PX")
-                        .arg(brief.as_millis() as u64),
-                    self.min_replicas,
-                )
-                .await,
-        );
-        let held = match taken {
-            Ok(None) => return Ok(false),
-            Ok(Some(_)) => self.observe(
-                self.link
-                    .query_replicated::<Option<String>>(
-                        redis::cmd("SET")
-                            .arg(&lock.key)
-                            .arg(&lock.owner)
-                            .arg("XX")
-                            .arg("PX")
-                            .arg(self.lock_ttl.as_millis() as u64),
-                        self.min_replicas,
-                    )
-                    .await,
-            ),
-            Err(e) => Err(e),
+        let set = |mode: &str, ttl: Duration| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(&lock.key)
+                .arg(&lock.owner)
+                .arg(mode)
+                .arg("PX")
+                .arg(ttl.as_millis() as u64);
+            cmd
         };
-        match held {
-            Ok(Some(_)) => Ok(true),
-            // Expired between the two writes (a very slow Redis): someone else may have it.
-            Ok(None) => Ok(false),
-            Err(e) => {
-                // It may have been taken all the same; let go of it if so.
-                self.release(lock).await;
-                Err(e)
+        let take = async {
+            let taken: Option<String> = self.link.query_replicated(&set("NX", brief)).await?;
+            if taken.is_none() {
+                return Ok(false);
             }
+            // None: expired between the two writes (a very slow Redis); someone may have it.
+            let held: Option<String> = self
+                .link
+                .query_replicated(&set("XX", self.lock_ttl))
+                .await?;
+            Ok(held.is_some())
+        };
+        let result = self.observe(take.await);
+        if result.is_err() {
+            // It may have been taken all the same; let go of it if so.
+            self.release(lock).await;
         }
+        result
     }
 
     async fn extend(&self, lock: &Lock) -> Result<bool, LinkError> {

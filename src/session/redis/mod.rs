@@ -42,8 +42,6 @@ pub struct RedisStore {
     /// How long a refresh lock is held before it must be extended: the token and profile
     /// calls plus the Redis round trips around them, with a margin.
     lock_ttl: Duration,
-    /// `session.redis_min_replicas`: see [`RedisSettings::min_replicas`].
-    min_replicas: u32,
     up: AtomicBool,
     metrics: Arc<Metrics>,
 }
@@ -77,7 +75,6 @@ impl RedisStore {
                 .build_with_hasher(PrehashedKeys),
             lifetime,
             lock_ttl: refresh_bound + settings.timeout * 4 + Duration::from_secs(1),
-            min_replicas: settings.min_replicas,
             up: AtomicBool::new(false),
             metrics,
         })
@@ -155,7 +152,6 @@ impl RedisStore {
                         .arg(sealed)
                         .arg("PX")
                         .arg(self.remaining_ms(session)),
-                    self.min_replicas,
                 )
                 .await,
         )?;
